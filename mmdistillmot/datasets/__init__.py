@@ -1,0 +1,3 @@
+"""Datasets, readers and data transforms."""
+
+from mmdistillmot.datasets import transforms  # noqa: F401

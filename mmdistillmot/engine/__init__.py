@@ -1,0 +1,3 @@
+"""Engine components: hooks."""
+
+from mmdistillmot.engine import hooks  # noqa: F401

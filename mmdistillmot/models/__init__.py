@@ -1,0 +1,11 @@
+"""Models: teachers, distillers, heads, necks, losses, MOT models and trackers."""
+
+from mmdistillmot.models import (  # noqa: F401
+    dense_heads,
+    distillers,
+    losses,
+    mot,
+    necks,
+    teachers,
+    trackers,
+)

@@ -1,0 +1,1 @@
+"""distillers of mmdistillmot."""

@@ -1,0 +1,1 @@
+"""mot of mmdistillmot."""

@@ -1,0 +1,1 @@
+"""necks of mmdistillmot."""

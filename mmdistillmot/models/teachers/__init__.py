@@ -1,1 +1,27 @@
-"""teachers of mmdistillmot."""
+"""Frozen teachers: the shared contract (:class:`BaseTeacher`) and the registered teachers."""
+
+from mmdistillmot.models.teachers.base_teacher import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BaseTeacher,
+    TeacherNotReadyError,
+)
+from mmdistillmot.models.teachers.weights import (
+    LoadedWeights,
+    TeacherWeightsError,
+    file_sha256,
+    load_weights_file,
+    unwrap_state_dict,
+)
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "BaseTeacher",
+    "TeacherNotReadyError",
+    "LoadedWeights",
+    "TeacherWeightsError",
+    "file_sha256",
+    "load_weights_file",
+    "unwrap_state_dict",
+]

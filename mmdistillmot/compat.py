@@ -14,6 +14,7 @@ with one that turns torch's refusal into an error naming the file and the offend
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Callable
 from typing import Any
@@ -50,12 +51,36 @@ def _numpy_globals() -> list[Any]:
     return found
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """A ``getattr`` that resolves only HistoryBuffer's statistics methods.
+
+    A pickled ``HistoryBuffer`` refers to its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``builtins.getattr`` would let a file
+    reach any attribute of any allowed object (e.g. ``numpy.ndarray.tofile``); this stand-in,
+    registered under that name, resolves exactly those methods.
+    """
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f"Unsupported global: GLOBAL builtins.getattr({getattr(obj, '__name__', obj)!r}, "
+        f"{name!r})"
+    )
+
+
+_HISTORY_BUFFER_METHODS = frozenset({"min", "max", "current", "mean"})
+
 #: Every global a checkpoint written by mmengine 0.10.7's Runner needs, and nothing else.
-MMENGINE_CHECKPOINT_GLOBALS: list[Any] = [HistoryBuffer, *_numpy_globals()]
+MMENGINE_CHECKPOINT_GLOBALS: list[Any] = [
+    HistoryBuffer,
+    bytes,
+    (_history_buffer_getattr, "builtins.getattr"),
+    *_numpy_globals(),
+]
 
 torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
 
-_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch words it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module ..."
+_UNSUPPORTED = re.compile(r"(?i)unsupported (?:global: )?GLOBAL ([\w.]+(?:\([^)]*\))?)")
 
 
 def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:

@@ -1,1 +1,5 @@
 """dense_heads of mmdistillmot."""
+
+from mmdistillmot.models.dense_heads.retina_embed_head import RetinaEmbedHead
+
+__all__ = ["RetinaEmbedHead"]

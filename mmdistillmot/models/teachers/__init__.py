@@ -6,6 +6,7 @@ from mmdistillmot.models.teachers.base_teacher import (
     BaseTeacher,
     TeacherNotReadyError,
 )
+from mmdistillmot.models.teachers.osnet_teacher import OSNET_ARCHS, OSNetTeacher
 from mmdistillmot.models.teachers.weights import (
     LoadedWeights,
     TeacherWeightsError,
@@ -19,6 +20,8 @@ __all__ = [
     "IMAGENET_STD",
     "BaseTeacher",
     "TeacherNotReadyError",
+    "OSNET_ARCHS",
+    "OSNetTeacher",
     "LoadedWeights",
     "TeacherWeightsError",
     "file_sha256",

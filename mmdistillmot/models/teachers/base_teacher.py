@@ -72,6 +72,9 @@ class BaseTeacher(nn.Module, metaclass=ABCMeta):
         std: Normalisation std, RGB, on the 0-255 scale.
     """
 
+    pixel_mean: torch.Tensor  # [1, 3, 1, 1] RGB mean on the 0-255 scale (a buffer)
+    pixel_std: torch.Tensor  # [1, 3, 1, 1] RGB std on the 0-255 scale (a buffer)
+
     #: Regex ``(pattern, replacement)`` pairs applied to the keys of a weight file.
     weight_key_renames: Sequence[tuple[str, str]] = ()
     #: Regex patterns of weight-file keys dropped on purpose (e.g. a training classifier).
@@ -94,8 +97,7 @@ class BaseTeacher(nn.Module, metaclass=ABCMeta):
             )
         if precision not in _PRECISIONS:
             raise ValueError(
-                f"{type(self).__name__}: precision must be one of {_PRECISIONS}, got "
-                f"{precision!r}."
+                f"{type(self).__name__}: precision must be one of {_PRECISIONS}, got {precision!r}."
             )
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"{type(self).__name__}: mean and std need 3 values (RGB).")
@@ -138,8 +140,8 @@ class BaseTeacher(nn.Module, metaclass=ABCMeta):
             "random_init": not self.weights_loaded,
             "channel_order": self.channel_order,
             "precision": self.precision,
-            "mean": [round(float(v), 6) for v in self.pixel_mean.flatten()],
-            "std": [round(float(v), 6) for v in self.pixel_std.flatten()],
+            "mean": [round(float(v), 4) for v in self.pixel_mean.flatten()],
+            "std": [round(float(v), 4) for v in self.pixel_std.flatten()],
         }
         info.update(self.extra_fingerprint())
         return info
@@ -266,8 +268,7 @@ class BaseTeacher(nn.Module, metaclass=ABCMeta):
         if isinstance(images, torch.Tensor):
             if images.dim() != 4 or images.shape[1] != 3:
                 raise ValueError(
-                    f"{self.teacher_name}: images must be [B, 3, H, W], got "
-                    f"{tuple(images.shape)}."
+                    f"{self.teacher_name}: images must be [B, 3, H, W], got {tuple(images.shape)}."
                 )
             frames = list(images.unbind(0))
         else:

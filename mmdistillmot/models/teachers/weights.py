@@ -150,12 +150,12 @@ def unwrap_state_dict(
 def rename_state_dict_keys(
     state_dict: Mapping[str, torch.Tensor], renames: Sequence[tuple[str, str]]
 ) -> dict[str, torch.Tensor]:
-    """Rename keys with regular expressions, applied in order to every key.
+    r"""Rename keys with regular expressions, applied in order to every key.
 
     Args:
         state_dict: Name -> tensor.
         renames: ``(pattern, replacement)`` pairs for :func:`re.sub`, e.g.
-            ``(r'^backbone\\.', '')``.
+            ``(r'^backbone\.', '')``.
 
     Returns:
         A new dict with renamed keys (values shared, not copied).

@@ -189,7 +189,8 @@ def _column_names(style: MOTStyle) -> tuple[str, ...]:
 def _split_lines(path: Path) -> list[tuple[int, list[str]]]:
     """Reads a text file into ``(line_no, fields)`` pairs, skipping blank lines."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark some editors add is not part of the first frame number.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise FileNotFoundError(f"MOTChallenge file not found: {path}") from None
     except UnicodeDecodeError as err:
@@ -580,7 +581,9 @@ def read_seqinfo(path: str | Path) -> SeqInfo:
     try:
         parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
     except (configparser.Error, UnicodeDecodeError) as err:
-        raise MOTFormatError(path, getattr(err, "lineno", None), f"not a valid ini file: {err}")
+        raise MOTFormatError(
+            path, getattr(err, "lineno", None), f"not a valid ini file: {err}"
+        ) from None
     if not parser.has_section("Sequence"):
         raise MOTFormatError(path, None, "no [Sequence] section")
     section = parser["Sequence"]

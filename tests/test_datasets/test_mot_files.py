@@ -69,6 +69,13 @@ def test_whitespace_separators_and_blank_lines_are_accepted(tmp_path):
     np.testing.assert_array_equal(gt.rows["x"], [10, 11])
 
 
+def test_byte_order_mark_and_crlf_are_accepted(tmp_path):
+    path = tmp_path / "gt.txt"
+    path.write_bytes(b"\xef\xbb\xbf1,1,10,20,30,40,1,1,1\r\n2,1,11,20,30,40,1,1,1\r\n")
+    gt = read_mot_file(path, "gt")
+    np.testing.assert_array_equal(gt.rows["frame"], [1, 2])
+
+
 def test_empty_file_is_valid_and_has_no_rows(tmp_path):
     for kind in ("gt", "result", "det"):
         parsed = read_mot_file(_write(tmp_path, "", f"{kind}.txt"), kind)

@@ -1,0 +1,281 @@
+"""Pipeline side of offline distillation: stored teacher embeddings follow their boxes.
+
+Two registered transforms:
+
+* :class:`LoadTeacherEmbeddings` (right after ``LoadAnnotations``) looks up each box's
+  embedding in a :class:`~mmdistillmot.datasets.teacher_embedding_store.TeacherEmbeddingStore`
+  and adds, aligned with ``gt_bboxes``::
+
+      gt_teacher_embeds      float32 [N, D]
+      gt_has_teacher_embed   bool    [N]   (False: no embedding, e.g. a crowd box)
+
+* :class:`KeepTeacherEmbedsAligned` wraps the rest of the pipeline (geometric transforms and
+  the packer). mmdet's transforms drop, reorder and concatenate instances through a fixed set
+  of keys (boxes, labels, ignore flags, masks) and ``PackDetInputs`` packs only those; any other
+  per-instance key silently falls out of step. The wrapper lets the instance index ride along
+  *inside the labels* (every transform keeps labels aligned with boxes), then decodes it and
+  restores the labels. If the inner transforms pack the sample, the embeddings land in
+  ``data_samples.gt_instances.teacher_embeds`` / ``.has_teacher_embed`` (and the same in
+  ``ignored_instances``); otherwise the two ``gt_*`` keys are re-aligned in the results dict.
+
+Config::
+
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='LoadTeacherEmbeddings', store_dir='data/osnet_store', ann_file=ann_file,
+             expected_teacher=dict(name='OSNetTeacher', arch='osnet_x1_0')),
+        dict(type='KeepTeacherEmbedsAligned', transforms=[
+            dict(type='RandomResize', scale=(1088, 608), ratio_range=(0.5, 1.5)),
+            dict(type='RandomCrop', crop_size=(608, 1088)),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackDetInputs'),
+        ]),
+    ]
+
+Instances the inner transforms bring in from other images (``Mosaic``, ``MixUp``) have no
+embedding here: they get ``has_teacher_embed=False``. Inner transforms must not interpret label
+values (none of mmdet's geometric or photometric transforms do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform, Compose
+from mmdet.registry import TRANSFORMS
+
+from mmdistillmot.datasets.teacher_embedding_store import (
+    StaleTeacherStoreError,
+    TeacherEmbeddingStore,
+)
+
+__all__ = ["LoadTeacherEmbeddings", "KeepTeacherEmbedsAligned"]
+
+EMBED_KEY = "gt_teacher_embeds"
+HAS_EMBED_KEY = "gt_has_teacher_embed"
+
+#: Labels are encoded as (instance index + 1) * _LABEL_BASE + label inside the wrapper.
+_LABEL_BASE = 1 << 20
+
+
+def _as_numpy_boxes(boxes: Any) -> np.ndarray:
+    """``[N, 4]`` float32 numpy boxes from mmdet ``BaseBoxes``, a tensor or an array."""
+    tensor = getattr(boxes, "tensor", boxes)
+    if isinstance(tensor, torch.Tensor):
+        return tensor.detach().cpu().numpy().astype(np.float32).reshape(-1, 4)
+    return np.asarray(tensor, dtype=np.float32).reshape(-1, 4)
+
+
+@TRANSFORMS.register_module()
+class LoadTeacherEmbeddings(BaseTransform):
+    """Attach each ground-truth box's stored teacher embedding.
+
+    Must come after ``LoadAnnotations`` and before any geometric transform: a box is found in
+    the store by its annotation id when the dataset keeps one per instance (``ann_id``), else by
+    its exact original coordinates within its image.
+
+    Required keys: ``img_id``, ``gt_bboxes``. Optional: ``gt_ignore_flags``,
+    ``instances[i]['ann_id']``.
+
+    Added keys: ``gt_teacher_embeds`` (float32 ``[N, D]``), ``gt_has_teacher_embed``
+    (bool ``[N]``).
+
+    Args:
+        store_dir: Directory written by ``tools/distill/extract_teacher_embeddings.py``.
+        ann_file: The dataset's annotation file; when given, the store must have been extracted
+            from this exact file (sha256).
+        expected_teacher: Teacher fingerprint fields the store must match, e.g.
+            ``dict(name='OSNetTeacher', arch='osnet_x1_0', weights='osnet.pth')``
+            (``weights`` is compared by file hash).
+        embed_dim: Keep only the first ``embed_dim`` dims (None: all).
+        box_atol: Largest coordinate difference when matching boxes to stored boxes.
+        verify_files: Re-hash the store's arrays when opening it.
+
+    Raises:
+        StaleTeacherStoreError: At construction for a mismatched store; in ``transform`` for a
+            box the store does not have (the annotations changed since extraction).
+    """
+
+    def __init__(
+        self,
+        store_dir: str,
+        ann_file: str | None = None,
+        expected_teacher: Mapping[str, Any] | None = None,
+        embed_dim: int | None = None,
+        box_atol: float = 1e-2,
+        verify_files: bool = True,
+    ) -> None:
+        self.store_dir = store_dir
+        self.ann_file = ann_file
+        self.expected_teacher = dict(expected_teacher) if expected_teacher else None
+        self.store = TeacherEmbeddingStore(
+            store_dir,
+            expected_teacher=self.expected_teacher,
+            ann_file=ann_file,
+            verify_files=verify_files,
+        )
+        if embed_dim is not None and not 0 < embed_dim <= self.store.embed_dim:
+            raise ValueError(
+                f"LoadTeacherEmbeddings: embed_dim={embed_dim}, but the store '{store_dir}' has "
+                f"{self.store.embed_dim}-d embeddings."
+            )
+        self.embed_dim = embed_dim or self.store.embed_dim
+        self.box_atol = box_atol
+
+    def _rows(self, results: dict) -> np.ndarray:
+        """Store rows of the sample's boxes (-1 where the store has none)."""
+        boxes = _as_numpy_boxes(results["gt_bboxes"])
+        instances = results.get("instances") or []
+        if len(instances) == len(boxes) and all("ann_id" in inst for inst in instances):
+            rows = self.store.rows_of_ann_ids(np.array([i["ann_id"] for i in instances]))
+            found = rows >= 0
+            stored = self.store.boxes[rows[found]]
+            moved = np.abs(stored - boxes[found]).max(-1) > self.box_atol if found.any() else []
+            if np.any(moved):
+                i = int(np.flatnonzero(found)[np.flatnonzero(moved)[0]])
+                raise StaleTeacherStoreError(
+                    f"teacher embedding store '{self.store_dir}' is stale: annotation "
+                    f"{instances[i]['ann_id']} of image {results.get('img_path')} has box "
+                    f"{boxes[i].tolist()} but the store has {self.store.boxes[rows[i]].tolist()}. "
+                    "Re-run tools/distill/extract_teacher_embeddings.py."
+                )
+            return rows
+        return self.store.match_boxes(int(results["img_id"]), boxes, atol=self.box_atol)
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_teacher_embeds`` and ``gt_has_teacher_embed`` (see the class docstring).
+
+        Args:
+            results: The pipeline's results dict.
+
+        Returns:
+            The same dict with the two keys added.
+        """
+        where = results.get("img_path", f"img_id={results.get('img_id')}")
+        if "gt_bboxes" not in results:
+            raise KeyError(
+                f"LoadTeacherEmbeddings needs 'gt_bboxes' ({where}): put it after "
+                "LoadAnnotations(with_bbox=True)."
+            )
+        if "img_id" not in results:
+            raise KeyError(f"LoadTeacherEmbeddings needs 'img_id' in the results ({where}).")
+        applied = [k for k in ("scale_factor", "flip", "homography_matrix") if k in results]
+        if applied:
+            raise RuntimeError(
+                f"LoadTeacherEmbeddings must run before geometric transforms (found {applied} "
+                f"for {where}): boxes are looked up by their original coordinates."
+            )
+        rows = self._rows(results)
+        missing = rows < 0
+        ignored = np.asarray(results.get("gt_ignore_flags", np.zeros(len(rows))), dtype=bool)
+        allowed = ignored & self.store.skip_crowd  # crowd boxes were skipped at extraction
+        unexplained = missing & ~allowed
+        if unexplained.any():
+            i = int(np.flatnonzero(unexplained)[0])
+            box = _as_numpy_boxes(results["gt_bboxes"])[i].tolist()
+            raise StaleTeacherStoreError(
+                f"teacher embedding store '{self.store_dir}' has no embedding for box {box} of "
+                f"image id {results['img_id']} ({where}); {int(unexplained.sum())} of "
+                f"{len(rows)} boxes of this image are unknown to it. The annotations changed "
+                "since extraction, or the store belongs to another dataset: re-run "
+                "tools/distill/extract_teacher_embeddings.py."
+            )
+        results[EMBED_KEY] = self.store.get(rows)[:, : self.embed_dim]
+        results[HAS_EMBED_KEY] = ~missing
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(store_dir={self.store_dir!r}, ann_file={self.ann_file!r}, "
+            f"embed_dim={self.embed_dim})"
+        )
+
+
+def _decode(labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Split encoded labels into (instance index or -1, original label)."""
+    values = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    values = values.astype(np.int64)
+    index = values // _LABEL_BASE - 1
+    return index, values % _LABEL_BASE
+
+
+@TRANSFORMS.register_module()
+class KeepTeacherEmbedsAligned(BaseTransform):
+    """Run transforms while keeping ``gt_teacher_embeds`` aligned with the instances.
+
+    Args:
+        transforms: The wrapped transforms (configs or callables), typically everything after
+            ``LoadTeacherEmbeddings`` up to and including the packer.
+
+    See the module docstring for how alignment is kept and where the embeddings end up.
+    """
+
+    def __init__(self, transforms: Sequence[dict | Any]) -> None:
+        # Built through mmdet's registry so mmdet and mmcv transform names resolve whatever the
+        # default scope is.
+        built = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms]
+        self.transforms = Compose(built)
+
+    def transform(self, results: dict) -> dict | None:
+        """Apply the wrapped transforms with the instance index encoded in the labels.
+
+        Args:
+            results: Results dict holding ``gt_bboxes_labels`` and the keys added by
+                :class:`LoadTeacherEmbeddings`.
+
+        Returns:
+            The wrapped transforms' output (None if one of them rejected the sample).
+        """
+        if EMBED_KEY not in results or "gt_bboxes_labels" not in results:
+            raise KeyError(
+                "KeepTeacherEmbedsAligned needs 'gt_teacher_embeds' and 'gt_bboxes_labels': put "
+                "it after LoadAnnotations and LoadTeacherEmbeddings "
+                f"({results.get('img_path', '')})."
+            )
+        embeds = np.asarray(results.pop(EMBED_KEY), dtype=np.float32)
+        has_embed = np.asarray(results.pop(HAS_EMBED_KEY), dtype=bool)
+        labels = np.asarray(results["gt_bboxes_labels"], dtype=np.int64)
+        if len(labels) != len(embeds):
+            raise ValueError(
+                f"{len(embeds)} teacher embeddings for {len(labels)} boxes: a transform between "
+                "LoadTeacherEmbeddings and KeepTeacherEmbedsAligned dropped instances; move it "
+                "inside the wrapper."
+            )
+        if len(labels) and (labels.min() < 0 or labels.max() >= _LABEL_BASE):
+            raise ValueError(f"labels must lie in [0, {_LABEL_BASE}) to be encoded.")
+        results["gt_bboxes_labels"] = (np.arange(len(labels)) + 1) * _LABEL_BASE + labels
+        out = self.transforms(results)
+        if out is None:
+            return None
+
+        def pick(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            known = index >= 0  # -1: brought in by a mixing transform
+            picked = np.zeros((len(index), embeds.shape[1]), dtype=np.float32)
+            picked[known] = embeds[index[known]]
+            has = np.zeros(len(index), dtype=bool)
+            has[known] = has_embed[index[known]]
+            return picked, has
+
+        if "data_samples" in out:
+            sample = out["data_samples"]
+            for field in ("gt_instances", "ignored_instances"):
+                instances = getattr(sample, field, None)
+                if instances is None or "labels" not in instances:
+                    continue
+                index, original = _decode(instances.labels)
+                picked, known = pick(index)
+                instances.labels = torch.from_numpy(original)
+                instances.teacher_embeds = torch.from_numpy(picked)
+                instances.has_teacher_embed = torch.from_numpy(known)
+            return out
+        index, original = _decode(out["gt_bboxes_labels"])
+        out["gt_bboxes_labels"] = original
+        out[EMBED_KEY], out[HAS_EMBED_KEY] = pick(index)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(transforms={self.transforms})"

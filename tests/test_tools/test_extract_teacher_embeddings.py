@@ -1,0 +1,193 @@
+"""tools/distill/extract_teacher_embeddings.py: correctness, resumption, refusals, torchrun."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmdistillmot.datasets.teacher_embedding_store import TeacherEmbeddingStore
+from mmdistillmot.models.teachers.osnet_teacher import OSNetTeacher
+from mmdistillmot.models.teachers.weights import file_sha256
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / "tools" / "distill" / "extract_teacher_embeddings.py"
+STORE_FILES = ("embeddings.npy", "ann_ids.npy", "image_ids.npy", "boxes.npy", "fingerprint.json")
+CROP = (32, 16)
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("extract_teacher_embeddings", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = load_tool()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Seven 48x64 images (one without boxes), OSNet x0.25 weights and a teacher config."""
+    root = tmp_path_factory.mktemp("extract")
+    rng = np.random.default_rng(0)
+    (root / "img" / "seq").mkdir(parents=True)
+    images, annotations = [], []
+    ann_id = 100
+    for image_id in range(1, 8):
+        name = f"seq/{image_id:06d}.png"
+        cv2.imwrite(str(root / "img" / name), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        images.append(dict(id=image_id, file_name=name, width=64, height=48, frame_id=image_id))
+        for _ in range(0 if image_id == 4 else 3):
+            x, y = float(rng.uniform(0, 40)), float(rng.uniform(0, 20))
+            w, h = float(rng.uniform(4, 24)), float(rng.uniform(8, 28))
+            annotations.append(
+                dict(id=ann_id, image_id=image_id, category_id=1, bbox=[x, y, w, h], area=w * h)
+            )
+            ann_id += 7  # ids need not be contiguous
+    extra = dict(image_id=2, category_id=1, bbox=[1, 1, 10, 10], area=100)
+    annotations += [
+        dict(id=1, iscrowd=1, **extra),  # crowd: skipped
+        dict(id=2, ignore=True, **extra),  # ignored: skipped
+        dict(id=3, **dict(extra, bbox=[1, 1, 0.5, 10])),  # under a pixel: skipped
+    ]
+    ann_file = root / "ann.json"
+    ann_file.write_text(
+        json.dumps(
+            dict(
+                videos=[dict(id=1, name="seq")],
+                images=images,
+                annotations=annotations,
+                categories=[dict(id=1, name="pedestrian")],
+            )
+        )
+    )
+    torch.manual_seed(0)
+    weights = root / "osnet_x0_25_random.pth"
+    torch.save(OSNetTeacher(arch="osnet_x0_25", allow_random_init=True).model.state_dict(), weights)
+    config = root / "teacher.py"
+    config.write_text(
+        f"teacher = dict(type='OSNetTeacher', arch='osnet_x0_25', weights={str(weights)!r}, "
+        f"crop_size={CROP}, precision='fp32')\n"
+    )
+    return dict(
+        root=root, ann_file=str(ann_file), img_root=str(root / "img"), config=str(config),
+        weights=str(weights), images=images, annotations=annotations,
+    )  # fmt: skip
+
+
+def run(dataset: dict, out_dir: Path, *extra: str) -> int:
+    args = [dataset["config"], dataset["ann_file"], dataset["img_root"], str(out_dir)]
+    # one math thread, as torchrun gives each process: CPU results depend on the thread count
+    return tool.main([*args, "--batch-size", "2", "--chunk-size", "2", "--threads", "1", *extra])
+
+
+def store_bytes(out_dir: Path) -> dict[str, bytes]:
+    return {name: (out_dir / name).read_bytes() for name in STORE_FILES}
+
+
+@pytest.fixture(scope="module")
+def single_run(dataset: dict) -> Path:
+    out_dir = dataset["root"] / "single"
+    assert run(dataset, out_dir) == 0
+    return out_dir
+
+
+def test_store_holds_the_teachers_embedding_of_every_kept_box(dataset, single_run) -> None:
+    store = TeacherEmbeddingStore(
+        str(single_run),
+        ann_file=dataset["ann_file"],
+        expected_teacher=dict(name="OSNetTeacher", arch="osnet_x0_25", weights=dataset["weights"]),
+    )
+    kept = [a for a in dataset["annotations"] if a["id"] > 3]
+    assert sorted(store.ann_ids.tolist()) == sorted(a["id"] for a in kept) and len(store) == 18
+    assert store.fingerprint["extraction"]["skipped"] == dict(ignore=1, crowd=1, degenerate=1)
+    assert store.fingerprint["teacher"]["weights_sha256"] == file_sha256(dataset["weights"])
+    assert store.fingerprint["teacher"]["input_size"] == list(CROP)
+    assert not (single_run / "partial").exists()
+    # independent check: the teacher run image by image on frames read by OpenCV
+    teacher = OSNetTeacher(arch="osnet_x0_25", weights=dataset["weights"], crop_size=CROP)
+    for image in dataset["images"]:
+        anns = [a for a in kept if a["image_id"] == image["id"]]
+        if not anns:
+            assert store.image_rows(image["id"]).start == store.image_rows(image["id"]).stop
+            continue
+        frame = cv2.imread(str(Path(dataset["img_root"]) / image["file_name"]))
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
+        expected = teacher([torch.from_numpy(frame).permute(2, 0, 1)], [boxes])[0].numpy()
+        rows = store.rows_of_ann_ids(np.array([a["id"] for a in anns]))
+        assert np.allclose(store.get(rows), expected, atol=2e-3)  # float16 storage
+        assert np.allclose(store.boxes[rows], boxes.numpy())
+
+
+def test_interrupted_run_resumes_to_identical_files(dataset, single_run, monkeypatch) -> None:
+    out_dir = dataset["root"] / "interrupted"
+    calls = {"n": 0}
+    real_run_chunk = tool.run_chunk
+
+    def crash_on_third_chunk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interruption")
+        return real_run_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(tool, "run_chunk", crash_on_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        run(dataset, out_dir)
+    assert sorted(os.listdir(out_dir / "partial")) == [
+        "chunk_000000.npz", "chunk_000001.npz", "meta.json"
+    ]  # fmt: skip
+    assert not (out_dir / "fingerprint.json").exists()
+    assert run(dataset, out_dir) == 1  # partial run found: needs --resume or --overwrite
+    assert run(dataset, out_dir, "--resume", "--batch-size", "3") == 1  # other settings
+    calls["n"] = -100  # no more crashes
+    assert run(dataset, out_dir, "--resume") == 0
+    assert calls["n"] == -100 + 1  # only the unfinished third chunk ran again
+    assert store_bytes(out_dir) == store_bytes(single_run)
+    assert run(dataset, out_dir, "--resume") == 0  # complete: nothing to do
+    assert run(dataset, out_dir) == 1  # complete store: refuses to overwrite
+    assert run(dataset, out_dir, "--overwrite") == 0
+    assert store_bytes(out_dir) == store_bytes(single_run)
+
+
+def test_bad_inputs_name_the_problem(dataset, tmp_path, capsys) -> None:
+    bad = json.loads(Path(dataset["ann_file"]).read_text())
+    bad["annotations"][4]["image_id"] = 99
+    bad_file = tmp_path / "bad.json"
+    bad_file.write_text(json.dumps(bad))
+    args = [dataset["config"], str(bad_file), dataset["img_root"], str(tmp_path / "out")]
+    assert tool.main(args) == 1
+    assert "bad.json': annotations[4]" in capsys.readouterr().err
+    args = [dataset["config"], dataset["ann_file"], str(tmp_path), str(tmp_path / "out")]
+    assert tool.main(args) == 1
+    assert "000001.png' not found" in capsys.readouterr().err
+    not_a_teacher = tmp_path / "model.py"
+    not_a_teacher.write_text("model = dict(type='RetinaNet')\n")
+    with pytest.raises(tool.ExtractionError, match="no teacher found"):
+        tool.teacher_config(tool.Config.fromfile(str(not_a_teacher)))
+    args = [dataset["config"], dataset["ann_file"], dataset["img_root"], dataset["img_root"]]
+    assert tool.main(args) == 1
+    assert "is a source directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_write_the_same_store(dataset, single_run) -> None:
+    out_dir = dataset["root"] / "torchrun"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(TOOL), dataset["config"], dataset["ann_file"], dataset["img_root"], str(out_dir),
+        "--batch-size", "2", "--chunk-size", "2", "--device", "cpu", "--threads", "1",
+    ]  # fmt: skip
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert store_bytes(out_dir) == store_bytes(single_run)

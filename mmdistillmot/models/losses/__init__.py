@@ -1,1 +1,9 @@
-"""losses of mmdistillmot."""
+"""Losses of mmdistillmot (registered in mmdet's MODELS)."""
+
+from mmdistillmot.models.losses.feature_distill_losses import (
+    CosineDistillLoss,
+    L1DistillLoss,
+    MSEDistillLoss,
+)
+
+__all__ = ["CosineDistillLoss", "L1DistillLoss", "MSEDistillLoss"]

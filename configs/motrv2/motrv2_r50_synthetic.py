@@ -1,0 +1,67 @@
+# MOTRv2 (ResNet-50) on the embedded synthetic MOT dataset, with small inputs so that a short
+# run fits a CPU. Make the data and its proposals first:
+#   python tools/dataset_converters/make_synthetic_mot.py data/synthetic_mot --seed 0
+#   python tools/dataset_converters/make_det_db.py det-txt data/synthetic_mot/train \
+#       data/synthetic_mot/val data/synthetic_mot/det_db.json
+# The proposals are the generator's det/det.txt (noisy detections, score > 0.05 kept).
+_base_ = ["./motrv2_r50_mot17.py"]
+
+data_root = "data/synthetic_mot/"
+det_db = data_root + "det_db.json"
+# Frames are 640x352: short side 288..416 (step 32), long side at most 768; test at 352.
+train_scales = [(768, short) for short in range(288, 417, 32)]
+test_scale = (768, 352)
+
+train_pipeline = [
+    dict(type="MOTRClipSample", num_frames=5, min_step=1, max_step=11),
+    dict(
+        type="TransformBroadcaster",
+        share_random_params=True,
+        transforms=[
+            dict(type="LoadImageFromFile"),
+            dict(type="LoadTrackAnnotations"),
+            dict(type="RandomFlip", prob=0.5),
+            dict(type="RandomChoiceResize", scales=train_scales, keep_ratio=True),
+            dict(type="LoadDetDBProposals", det_db=det_db),
+        ],
+    ),
+    dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride")),
+]
+test_pipeline = [
+    dict(
+        type="TransformBroadcaster",
+        transforms=[
+            dict(type="LoadImageFromFile"),
+            dict(type="Resize", scale=test_scale, keep_ratio=True),
+            dict(type="LoadTrackAnnotations"),
+            dict(type="LoadDetDBProposals", det_db=det_db),
+        ],
+    ),
+    dict(type="PackTrackInputs", meta_keys=("det_proposals",)),
+]
+
+# The CocoVID file names already start with the split (train/SEQ/img1/000001.jpg).
+train_dataloader = dict(
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file="annotations/train_cocoformat.json",
+        data_prefix=dict(img_path=""),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file="annotations/val_cocoformat.json",
+        data_prefix=dict(img_path=""),
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+
+default_hooks = dict(logger=dict(interval=5))
+log_processor = dict(window_size=5)

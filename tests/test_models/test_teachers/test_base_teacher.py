@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.model import BaseModule
 from torch import nn
 
 from mmdistillmot.compat import UnsafeCheckpointError
@@ -164,6 +165,22 @@ def test_init_weights_restores_file_weights(weight_file) -> None:
     teacher.init_weights()
     assert torch.equal(teacher.conv.weight, state["conv.weight"])
     assert not teacher.conv.weight.requires_grad
+
+
+def test_parent_init_cfg_does_not_overwrite_teacher_weights(weight_file) -> None:
+    """mmengine applies a parent's init_cfg to every submodule, then the children's init."""
+    path, state = weight_file
+
+    class Parent(BaseModule):
+        def __init__(self) -> None:
+            super().__init__(init_cfg=dict(type="Constant", layer="Conv2d", val=0.0, bias=0.0))
+            self.student = nn.Conv2d(3, 4, 1)
+            self.teacher = TinyTeacher(weights=str(path))
+
+    parent = Parent()
+    parent.init_weights()
+    assert not parent.student.weight.any()  # the initialiser did run
+    assert torch.equal(parent.teacher.conv.weight, state["conv.weight"])
 
 
 def test_channel_order_and_normalisation() -> None:

@@ -6,6 +6,7 @@ from mmdistillmot.models.teachers.base_teacher import (
     BaseTeacher,
     TeacherNotReadyError,
 )
+from mmdistillmot.models.teachers.dinov2_teacher import DINOV2_ARCHS, DINOv2Teacher
 from mmdistillmot.models.teachers.osnet_teacher import OSNET_ARCHS, OSNetTeacher
 from mmdistillmot.models.teachers.weights import (
     LoadedWeights,
@@ -20,6 +21,8 @@ __all__ = [
     "IMAGENET_STD",
     "BaseTeacher",
     "TeacherNotReadyError",
+    "DINOV2_ARCHS",
+    "DINOv2Teacher",
     "OSNET_ARCHS",
     "OSNetTeacher",
     "LoadedWeights",

@@ -7,6 +7,8 @@ only ``default_scope='mmdet'`` and
 
 from mmdistillmot import compat  # noqa: F401  (safe checkpoint loading, first)
 from mmdistillmot import datasets, engine, evaluation, models  # noqa: F401
+
+# apis and visualization register nothing; they are imported where used.
 from mmdistillmot.version import __version__
 
 __all__ = ["__version__"]

@@ -6,6 +6,7 @@ from mmdistillmot.models import (  # noqa: F401
     losses,
     mot,
     necks,
+    reid,
     teachers,
     trackers,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ import mmdistillmot.models.teachers.dinov2_teacher  # noqa: F401  (until teacher
 register_all_modules(init_default_scope=True)
 
 IMG_H, IMG_W = 64, 96
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 #: A RetinaNet of a few thousand parameters: ResNet-18 layout with 8 base channels.
 TINY_RETINANET: dict[str, Any] = dict(

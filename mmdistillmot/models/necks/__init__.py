@@ -1,1 +1,5 @@
-"""necks of mmdistillmot."""
+"""Necks of mmdistillmot."""
+
+from mmdistillmot.models.necks.hrnet_upsample_concat import HRNetUpsampleConcat
+
+__all__ = ["HRNetUpsampleConcat"]

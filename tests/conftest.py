@@ -12,6 +12,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS_ROOT = REPO_ROOT.parent / "shared" / "assets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mmdet_default_scope() -> None:
+    """Build from mmdet's registries by default, as configs with default_scope='mmdet' do."""
+    from mmengine.registry import init_default_scope
+
+    import mmdistillmot  # noqa: F401  (registers every component)
+
+    init_default_scope("mmdet")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
@@ -41,6 +51,10 @@ def tiny_synthetic_mot(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--num-val", "1",
         "--frames", "6",
         "--size", "160x96",
+        "--reid-train-ids", "8",
+        "--reid-test-ids", "4",
+        "--reid-images-per-id", "6",
+        "--quiet",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out

@@ -77,7 +77,8 @@ class VideoSink:
         """Append one BGR frame [H, W, 3] uint8."""
         if self.is_video:
             if self._writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.endswith("mp4") else "MJPG"))
+                codec = "mp4v" if self.path.endswith("mp4") else "MJPG"
+                fourcc = cv2.VideoWriter.fourcc(*codec)
                 height, width = frame.shape[:2]
                 self._writer = cv2.VideoWriter(self.path, fourcc, self.fps, (width, height))
                 if not self._writer.isOpened():

@@ -1,0 +1,89 @@
+# TDT's joint model (Sec. 3.2 and 4.2): RetinaNet, ResNet-34 FPN on levels P3-P7, three anchor
+# scales and three aspect ratios, class and box subnets of four 128-channel convs, plus the
+# embedder head (two 3x3 convs, 256 channels between, BatchNorm in between) predicting a
+# D_s-dim embedding per anchor; association by FairMOT's JDETracker.
+#
+# Losses (Sec. 3.4 and 4.2): focal loss alpha 0.25, gamma 1.5, weight 1; Huber loss with
+# delta 0.1, weight 50; L2 embedding loss, weight 10. mmdet's SmoothL1Loss(beta) equals
+# Huber(delta=beta) / beta, so Huber(0.1) x 50 is SmoothL1Loss(beta=0.1) x 5.
+#
+# Aspect ratios: the paper (TF Object Detection API) gives width/height 0.25, 0.5, 1.0 for
+# pedestrians; mmdet's AnchorGenerator takes height/width, hence ratios 4.0, 2.0, 1.0.
+model = dict(
+    type='TDT',
+    data_preprocessor=dict(
+        type='TrackDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=128,
+        # detection batches in training, one video at a time in testing (as mmdet's ByteTrack)
+        use_det_processor=True),
+    detector=dict(
+        type='RetinaNet',
+        backbone=dict(
+            type='ResNet',
+            depth=34,
+            num_stages=4,
+            out_indices=(0, 1, 2, 3),
+            frozen_stages=1,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            norm_eval=True,
+            style='pytorch',
+            # ImageNet weights from a local file, e.g.
+            # --cfg-options model.detector.backbone.init_cfg.checkpoint=/path/resnet34.pth
+            init_cfg=None),
+        neck=dict(
+            type='FPN',
+            in_channels=[64, 128, 256, 512],
+            out_channels=256,
+            start_level=1,
+            add_extra_convs='on_input',
+            num_outs=5),
+        bbox_head=dict(
+            type='RetinaEmbedHead',
+            num_classes=1,
+            in_channels=256,
+            stacked_convs=4,
+            feat_channels=128,
+            embed_dim=128,
+            embed_feat_channels=256,
+            loss_embed_weight=10.0,
+            anchor_generator=dict(
+                type='AnchorGenerator',
+                octave_base_scale=4,
+                scales_per_octave=3,
+                ratios=[4.0, 2.0, 1.0],
+                strides=[8, 16, 32, 64, 128]),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder',
+                target_means=[.0, .0, .0, .0],
+                target_stds=[1.0, 1.0, 1.0, 1.0]),
+            loss_cls=dict(
+                type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.25, loss_weight=1.0),
+            loss_bbox=dict(type='SmoothL1Loss', beta=0.1, loss_weight=5.0)),
+        train_cfg=dict(
+            assigner=dict(
+                type='MaxIoUAssigner',
+                pos_iou_thr=0.5,
+                neg_iou_thr=0.4,
+                min_pos_iou=0,
+                ignore_iof_thr=-1),
+            sampler=dict(type='PseudoSampler'),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False),
+        # Sec. 3.2: NMS 0.5, at most 100 boxes, scores >= 0.05
+        test_cfg=dict(
+            nms_pre=1000,
+            min_bbox_size=0,
+            score_thr=0.05,
+            nms=dict(type='nms', iou_threshold=0.5),
+            max_per_img=100)),
+    tracker=dict(
+        type='JDETracker',
+        obj_score_thr=0.4,
+        appearance_match_thr=0.4,
+        iou_match_thr=0.5,
+        frame_rate=30,
+        track_buffer=30))

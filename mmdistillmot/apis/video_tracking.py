@@ -1,0 +1,198 @@
+"""Track a user's own footage (a video file or a folder of frames) with any tracking config.
+
+Used by ``tools/demo/track_video.py``. Frames go through the config's own test pipeline (with
+the file loader swapped for an in-memory one, as mmdet's ``build_test_pipeline`` does), one at
+a time, so a tracker sees exactly what ``tools/test.py`` would feed it.
+
+Public detections (MOTChallenge's public-detection protocol): the tracker associates the given
+boxes instead of the model's own. Their appearance embeddings come from the model:
+
+* a model with a Re-ID network on crops (``TwoStageTracker``) embeds the public boxes directly;
+* a one-stage model (``TDT``) runs its detector with a low score threshold and gives each public
+  box the embedding of the predicted box that overlaps it most; a public box that no prediction
+  overlaps by at least ``min_iou`` is dropped (its appearance is unknown).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from mmdet.apis import init_track_model
+from mmdet.apis.inference import build_test_pipeline
+from mmdet.structures.bbox import bbox_overlaps, scale_boxes
+from mmengine.config import Config
+from mmengine.dataset import default_collate
+from mmengine.structures import InstanceData
+
+from mmdistillmot.datasets.mot_files import read_mot_file
+from mmdistillmot.models.distillers.raw_frames import recover_raw_frames
+
+__all__ = ["FrameSource", "VideoTracker", "load_public_detections"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass
+class FrameSource:
+    """Frames of a video file or of a folder of images (sorted by name), as BGR uint8 arrays.
+
+    Args:
+        path: A video file readable by OpenCV, or a folder of images.
+    """
+
+    path: str
+
+    def __post_init__(self) -> None:
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"input '{self.path}' does not exist")
+        self.is_folder = os.path.isdir(self.path)
+        if self.is_folder:
+            self.files = sorted(
+                f for f in os.listdir(self.path) if f.lower().endswith(IMAGE_EXTENSIONS)
+            )
+            if not self.files:
+                raise FileNotFoundError(
+                    f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{self.path}'"
+                )
+            self.fps = 30.0
+        else:
+            capture = cv2.VideoCapture(self.path)
+            if not capture.isOpened():
+                raise OSError(f"OpenCV cannot open the video '{self.path}'")
+            self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+            self.num_video_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            capture.release()
+
+    def __len__(self) -> int:
+        return len(self.files) if self.is_folder else self.num_video_frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.is_folder:
+            for name in self.files:
+                image = cv2.imread(os.path.join(self.path, name))
+                if image is None:
+                    raise OSError(f"cannot read image '{os.path.join(self.path, name)}'")
+                yield image
+            return
+        capture = cv2.VideoCapture(self.path)
+        try:
+            while True:
+                ok, image = capture.read()
+                if not ok:
+                    break
+                yield image
+        finally:
+            capture.release()
+
+
+def load_public_detections(path: str, min_score: float = -np.inf) -> dict[int, np.ndarray]:
+    """Read a MOTChallenge ``det.txt``: frame (1-based) -> [N, 5] ``x1, y1, x2, y2, score``."""
+    rows = read_mot_file(path, kind="det").rows
+    rows = rows[rows["conf"] >= min_score]
+    boxes = np.stack(
+        [rows["x"], rows["y"], rows["x"] + rows["w"], rows["y"] + rows["h"], rows["conf"]], 1
+    )
+    return {int(f): boxes[rows["frame"] == f] for f in np.unique(rows["frame"])}
+
+
+class VideoTracker:
+    """A tracking model built from a config and a checkpoint, fed one BGR frame at a time.
+
+    Args:
+        config: Tracking config path (``TDT``, ``TwoStageTracker``, ``FairMOT``, mmdet's
+            ``ByteTrack`` ...).
+        checkpoint: Checkpoint path (or None when the config's parts load their own weights).
+        device: ``'cpu'`` or ``'cuda:0'``.
+        cfg_options: Config overrides.
+        min_iou: Public detections: least overlap with a prediction to borrow its embedding.
+    """
+
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str | None,
+        device: str = "cpu",
+        cfg_options: dict | None = None,
+        min_iou: float = 0.5,
+    ) -> None:
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        self.model = init_track_model(cfg, checkpoint, device=device)
+        self.pipeline = build_test_pipeline(self.model.cfg)
+        self.min_iou = min_iou
+
+    def _prepare(self, image: np.ndarray, frame_id: int, video_len: int) -> dict:
+        data = dict(
+            img=[image.astype(np.float32)],
+            frame_id=[frame_id],
+            ori_shape=[image.shape[:2]],
+            img_id=[frame_id + 1],
+            ori_video_length=[video_len],
+        )
+        return default_collate([self.pipeline(data)])
+
+    @torch.no_grad()
+    def track(self, image: np.ndarray, frame_id: int, video_len: int) -> InstanceData:
+        """Track one frame with the model's own detections.
+
+        Args:
+            image: BGR frame [H, W, 3] uint8.
+            frame_id: 0-based index in the video (0 resets the tracker).
+            video_len: Number of frames of the video.
+
+        Returns:
+            ``bboxes`` [M, 4] xyxy in frame pixels, ``scores`` [M], ``instances_id`` [M].
+        """
+        sample = self.model.test_step(self._prepare(image, frame_id, video_len))[0]
+        return sample[0].pred_track_instances
+
+    @torch.no_grad()
+    def track_public(
+        self, image: np.ndarray, frame_id: int, video_len: int, detections: np.ndarray
+    ) -> InstanceData:
+        """Track one frame's public detections ([N, 5] xyxy + score) with the model's embeddings."""
+        model = self.model
+        if not hasattr(model, "tracker") or not hasattr(model.tracker, "track_detections"):
+            raise TypeError(
+                f"{type(model).__name__} does not expose a JDETracker-style tracker; public "
+                "detections need a TDT, TwoStageTracker or FairMOT model"
+            )
+        data = model.data_preprocessor(self._prepare(image, frame_id, video_len), False)
+        frame = data["inputs"][:, 0].contiguous()
+        frame_sample = data["data_samples"][0][0]
+        scale = frame_sample.metainfo["scale_factor"]
+        boxes = torch.as_tensor(detections[:, :4], dtype=torch.float32, device=frame.device)
+        scores = torch.as_tensor(detections[:, 4], dtype=torch.float32, device=frame.device)
+        boxes_in = scale_boxes(boxes.clone(), scale)  # frame pixels -> network input pixels
+        if hasattr(model, "reid"):
+            raw = recover_raw_frames(
+                frame, model.data_preprocessor, model.loaded_channel_order, model.reid.channel_order
+            )
+            (embeddings,) = model.reid(raw, [boxes_in])
+        else:
+            detector = model.detector
+            head_cfg = detector.bbox_head.test_cfg.copy()
+            detector.bbox_head.test_cfg.update(dict(score_thr=0.01, max_per_img=300))
+            try:
+                (pred,) = detector.predict(frame, [frame_sample], rescale=False)
+            finally:
+                detector.bbox_head.test_cfg = head_cfg
+            candidates = pred.pred_instances
+            if "embeddings" not in candidates or len(candidates) == 0:
+                keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+                embeddings = boxes.new_zeros((0, 1))
+            else:
+                overlaps = bbox_overlaps(boxes_in, candidates.bboxes)
+                best_iou, best = overlaps.max(dim=1)
+                keep = best_iou >= self.min_iou
+                embeddings = candidates.embeddings[best[keep]]
+            boxes, scores = boxes[keep], scores[keep]
+        return model.tracker.track_detections(
+            bboxes=boxes, scores=scores, frame_id=frame_id, embeddings=embeddings
+        )

@@ -1,0 +1,189 @@
+"""TDT's trackers: the one-stage joint model and the paper's two-stage baseline.
+
+* :class:`TDT` (one-stage): a detector whose predictions carry one embedding per box (RetinaNet
+  with :class:`RetinaEmbedHead`) followed by :class:`JDETracker`. With an IoU-only tracker
+  (``with_appearance=False``) any mmdet detector works: that is the demo's IoU baseline.
+* :class:`TwoStageTracker`: the same detector without the embedding head, then a Re-ID teacher
+  (e.g. :class:`OSNetTeacher`) on crops of the detections, then the same :class:`JDETracker`.
+  TDT's Table 1 compares the two (same detector, same association).
+
+Both train like mmdet's ByteTrack: ``loss`` is the detector's loss on detection batches, and
+``predict`` runs frame by frame over a video (``TrackDataPreprocessor`` gives
+``inputs [1, T, C, H, W]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from mmdet.models.mot import BaseMOTModel
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample, TrackSampleList
+from mmdet.structures.bbox import scale_boxes
+from mmdet.utils import OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from mmdistillmot.models.distillers.raw_frames import ChannelOrder, recover_raw_frames
+
+__all__ = ["TDT", "TwoStageTracker"]
+
+
+def _single_video(inputs: Tensor, data_samples: TrackSampleList, name: str) -> int:
+    """Check the one-video batch layout of mmdet's tracking inference; return its length."""
+    if inputs.dim() != 5 or inputs.size(0) != 1 or len(data_samples) != 1:
+        raise ValueError(
+            f"{name}.predict expects one video per batch, inputs [1, T, C, H, W] from "
+            f"TrackDataPreprocessor; got inputs of shape {tuple(inputs.shape)} and "
+            f"{len(data_samples)} data samples (set test_dataloader.batch_size=1)."
+        )
+    return len(data_samples[0])
+
+
+@MODELS.register_module()
+class TDT(BaseMOTModel):
+    """One-stage tracker: detector with per-box embeddings + JDETracker.
+
+    Args:
+        detector: Config of an mmdet detector. For appearance association its predictions
+            must carry ``pred_instances.embeddings`` [K, D] (RetinaNet + RetinaEmbedHead).
+        tracker: Config of the tracker (``JDETracker``).
+        data_preprocessor: Config of ``TrackDataPreprocessor``.
+        init_cfg: Initialisation config.
+    """
+
+    def __init__(
+        self,
+        detector: dict,
+        tracker: dict,
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        super().__init__(data_preprocessor, init_cfg)
+        self.detector = MODELS.build(detector)
+        self.tracker = MODELS.build(tracker)
+
+    def loss(self, inputs: Tensor, data_samples: list[DetDataSample], **kwargs: Any) -> dict:
+        """Detector losses (focal, box and, with RetinaEmbedHead, embedding) on a batch.
+
+        Args:
+            inputs: Images [N, C, H, W].
+            data_samples: Per image ``gt_instances`` (with ``teacher_embeds`` for the embedding
+                head).
+            **kwargs: Passed to the detector's ``loss``.
+
+        Returns:
+            The detector's loss dict.
+        """
+        return self.detector.loss(inputs, data_samples, **kwargs)
+
+    def predict(
+        self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True, **kwargs: Any
+    ) -> TrackSampleList:
+        """Track one video.
+
+        Args:
+            inputs: Frames [1, T, C, H, W].
+            data_samples: One TrackDataSample of T frames (``frame_id`` in each metainfo).
+            rescale: Report boxes in original image coordinates.
+            **kwargs: Unused.
+
+        Returns:
+            The TrackDataSample with ``pred_track_instances`` (bboxes, scores, labels,
+            instances_id) on every frame.
+        """
+        num_frames = _single_video(inputs, data_samples, type(self).__name__)
+        video = data_samples[0]
+        for frame_id in range(num_frames):
+            frame_sample = video[frame_id]
+            (detections,) = self.detector.predict(
+                inputs[:, frame_id].contiguous(), [frame_sample], rescale=rescale
+            )
+            frame_sample.pred_track_instances = self.tracker.track(data_sample=detections)
+        return [video]
+
+
+@MODELS.register_module()
+class TwoStageTracker(BaseMOTModel):
+    """Two-stage tracker: detector, then a Re-ID network on crops, then JDETracker.
+
+    The Re-ID network crops the detections from the frame the detector saw (the raw pixels
+    recovered from the preprocessed input), so both stages see the same image.
+
+    Args:
+        detector: Config of an mmdet detector.
+        reid: Config of a box embedder called as ``reid(frames, [boxes]) -> [embeddings]``
+            with raw frames (``OSNetTeacher``, with real weights).
+        tracker: Config of the tracker (``JDETracker``).
+        loaded_channel_order: Channel order of the frames the pipeline loads (mmdet: 'bgr').
+        data_preprocessor: Config of ``TrackDataPreprocessor``.
+        init_cfg: Initialisation config.
+    """
+
+    def __init__(
+        self,
+        detector: dict,
+        reid: dict,
+        tracker: dict,
+        loaded_channel_order: ChannelOrder = "bgr",
+        data_preprocessor: OptConfigType = None,
+        init_cfg: OptMultiConfig = None,
+    ) -> None:
+        super().__init__(data_preprocessor, init_cfg)
+        self.detector = MODELS.build(detector)
+        self.reid = MODELS.build(reid)
+        self.tracker = MODELS.build(tracker)
+        if loaded_channel_order not in ("bgr", "rgb"):
+            raise ValueError(
+                f"loaded_channel_order must be 'bgr' or 'rgb', got {loaded_channel_order!r}"
+            )
+        self.loaded_channel_order = loaded_channel_order
+
+    def loss(self, inputs: Tensor, data_samples: list[DetDataSample], **kwargs: Any) -> dict:
+        """The detector's losses (the Re-ID network is trained separately).
+
+        Args:
+            inputs: Images [N, C, H, W].
+            data_samples: Per image ``gt_instances``.
+            **kwargs: Passed to the detector's ``loss``.
+
+        Returns:
+            The detector's loss dict.
+        """
+        return self.detector.loss(inputs, data_samples, **kwargs)
+
+    def predict(
+        self, inputs: Tensor, data_samples: TrackSampleList, rescale: bool = True, **kwargs: Any
+    ) -> TrackSampleList:
+        """Track one video: detect, embed the crops, associate.
+
+        Args:
+            inputs: Frames [1, T, C, H, W].
+            data_samples: One TrackDataSample of T frames.
+            rescale: Report boxes in original image coordinates.
+            **kwargs: Unused.
+
+        Returns:
+            The TrackDataSample with ``pred_track_instances`` on every frame.
+        """
+        num_frames = _single_video(inputs, data_samples, type(self).__name__)
+        video = data_samples[0]
+        reid_order: ChannelOrder = getattr(self.reid, "channel_order", "bgr")
+        for frame_id in range(num_frames):
+            frame_sample = video[frame_id]
+            frame = inputs[:, frame_id].contiguous()
+            # boxes in input pixels first: the crops come from the frame the detector saw
+            (det_sample,) = self.detector.predict(frame, [frame_sample], rescale=False)
+            detections = det_sample.pred_instances
+            raw = recover_raw_frames(
+                frame, self.data_preprocessor, self.loaded_channel_order, reid_order
+            )
+            with torch.no_grad():
+                (embeddings,) = self.reid(raw, [detections.bboxes])
+            detections.embeddings = embeddings
+            if rescale and "scale_factor" in frame_sample.metainfo:
+                inverse = [1.0 / s for s in frame_sample.metainfo["scale_factor"]]
+                detections.bboxes = scale_boxes(detections.bboxes, inverse)
+            frame_sample.pred_instances = detections
+            frame_sample.pred_track_instances = self.tracker.track(data_sample=frame_sample)
+        return [video]

@@ -1,0 +1,100 @@
+"""TDT (one-stage) and TwoStageTracker: frame loop, crops from the detector's frame, rescaling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample, TrackDataSample
+from mmengine.structures import InstanceData
+from torch import nn
+
+from mmdistillmot.models.mot.tdt import TDT, TwoStageTracker
+
+
+@MODELS.register_module(force=True)
+class _FixedDetector(nn.Module):
+    """Predicts the same box (input pixels) on every frame, with an embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int, ...]] = []
+
+    def predict(self, inputs, data_samples, rescale=True):  # noqa: ANN001, ANN201
+        self.calls.append(tuple(inputs.shape))
+        box = torch.tensor([[10.0, 20.0, 30.0, 60.0]])
+        if rescale:
+            sx, sy = data_samples[0].metainfo["scale_factor"]
+            box = box / torch.tensor([sx, sy, sx, sy])
+        data_samples[0].pred_instances = InstanceData(
+            bboxes=box, scores=torch.tensor([0.9]), labels=torch.tensor([0]),
+            embeddings=torch.tensor([[1.0, 0.0]]),
+        )  # fmt: skip
+        return data_samples
+
+
+@MODELS.register_module(force=True)
+class _RecordingReID(nn.Module):
+    """Returns the mean raw pixel inside each box: checks what the crop saw."""
+
+    channel_order = "bgr"
+
+    def forward(self, frames, boxes):  # noqa: ANN001, ANN201
+        x1, y1, x2, y2 = boxes[0][0].round().long().tolist()
+        value = frames[0, :, y1:y2, x1:x2].mean()
+        return [torch.stack([value, torch.tensor(1.0)]).unsqueeze(0)]
+
+
+def _video(num_frames: int, scale: float = 2.0) -> tuple[torch.Tensor, list[TrackDataSample]]:
+    frames = []
+    for frame_id in range(num_frames):
+        sample = DetDataSample(metainfo=dict(frame_id=frame_id, scale_factor=(scale, scale)))
+        frames.append(sample)
+    video = TrackDataSample()
+    video.video_data_samples = frames
+    return torch.zeros(1, num_frames, 3, 64, 48), [video]
+
+
+TRACKER = dict(type="JDETracker", min_box_area=None, max_aspect_ratio=None)
+
+
+def test_tdt_tracks_every_frame_with_one_id() -> None:
+    model = TDT(detector=dict(type="_FixedDetector"), tracker=TRACKER)
+    inputs, samples = _video(3)
+    (video,) = model.predict(inputs, samples)
+    ids = [video[i].pred_track_instances.instances_id.tolist() for i in range(3)]
+    # frame 0 starts (and activates) the track; it keeps its id while the box stays
+    assert ids == [[0], [0], [0]]
+    assert model.detector.calls == [(1, 3, 64, 48)] * 3
+    # boxes are reported in original-image pixels (input / scale_factor)
+    torch.testing.assert_close(
+        video[2].pred_track_instances.bboxes, torch.tensor([[5.0, 10.0, 15.0, 30.0]])
+    )
+
+
+def test_two_stage_crops_the_detector_frame_and_rescales() -> None:
+    preprocessor = dict(
+        type="TrackDataPreprocessor", mean=[10.0, 20.0, 30.0], std=[2.0, 2.0, 2.0],
+        bgr_to_rgb=True,
+    )  # fmt: skip
+    model = TwoStageTracker(
+        detector=dict(type="_FixedDetector"),
+        reid=dict(type="_RecordingReID"),
+        tracker=TRACKER,
+        data_preprocessor=preprocessor,
+    )
+    inputs, samples = _video(2)
+    # normalised input that is 0 everywhere -> raw pixel = mean (RGB), flipped back to BGR
+    (video,) = model.predict(inputs, samples)
+    first = video[0]
+    # the reid saw raw pixels: channel means (30, 20, 10) in BGR order -> mean 20
+    assert first.pred_instances.embeddings[0, 0].item() == pytest.approx(20.0)
+    torch.testing.assert_close(first.pred_instances.bboxes, torch.tensor([[5.0, 10.0, 15.0, 30.0]]))
+    assert len(video[1].pred_track_instances) == 1
+
+
+def test_batch_of_two_videos_is_rejected() -> None:
+    model = TDT(detector=dict(type="_FixedDetector"), tracker=TRACKER)
+    inputs, samples = _video(2)
+    with pytest.raises(ValueError, match="one video per batch"):
+        model.predict(torch.cat([inputs, inputs]), samples * 2)

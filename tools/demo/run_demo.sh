@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `make demo`: TDT end to end on the embedded synthetic dataset, on a CPU, in ~15 minutes.
+#
+# Every step is a normal tool of the project with a normal config; a step whose output exists is
+# skipped, so re-running continues where it stopped (delete work_dirs/demo to start over).
+#
+#   1. make the synthetic dataset (train, val and a Re-ID split of other identities)
+#   2. train a small OSNet teacher on the Re-ID split only   (or TEACHER_WEIGHTS=path.pth)
+#   3. extract pseudo embeddings for every training box with that teacher
+#   4. train the TDT student from boxes + pseudo embeddings only (no identity labels)
+#   5. track the validation sequences with the student (one-stage), the detector + teacher on
+#      crops (two-stage) and the detector with IoU-only association
+#   6. print one table (HOTA, MOTA, IDF1, IDs, FPS); write it, a plot and a video to work_dirs/demo
+#
+# Knobs (environment): PYTHON, DATA (dataset root), OUT (work dir), TEACHER_WEIGHTS,
+# TEACHER_ARCH (with TEACHER_WEIGHTS; default osnet_x0_25), TEACHER_CROP ("h,w"; default 128,64
+# for the synthetic teacher, use 256,128 for real torchreid weights), DEMO_FRAMES,
+# DEMO_TRAIN_SEQS, DEMO_VAL_SEQS, DEMO_SIZE, STUDENT_EPOCHS, TEACHER_ITERS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+DATA=${DATA:-data/synthetic_mot}
+OUT=${OUT:-work_dirs/demo}
+DEMO_FRAMES=${DEMO_FRAMES:-100}
+DEMO_TRAIN_SEQS=${DEMO_TRAIN_SEQS:-4}
+DEMO_VAL_SEQS=${DEMO_VAL_SEQS:-2}
+DEMO_SIZE=${DEMO_SIZE:-480x272}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-4}
+TEACHER_ITERS=${TEACHER_ITERS:-300}
+TEACHER_ARCH=${TEACHER_ARCH:-osnet_x0_25}
+TEACHER_CROP=${TEACHER_CROP:-128,64}
+W=${DEMO_SIZE%x*}
+H=${DEMO_SIZE#*x}
+export PYTHONUNBUFFERED=1
+
+step() { printf '\n\033[1m[demo %s] %s\033[0m\n' "$1" "$2"; }
+done_already() { printf '  done already (%s); skipping\n' "$1"; }
+mkdir -p "$OUT"
+START=$(date +%s)
+
+# Data roots and sizes are the configs' own settings, overridden for the demo's dataset.
+DATA_OPTS=(
+  "train_dataloader.dataset.data_root=$DATA/"
+  "test_dataloader.dataset.data_root=$DATA/"
+  "val_dataloader.dataset.data_root=$DATA/"
+)
+
+step 1/6 "synthetic dataset -> $DATA"
+if [ -f "$DATA/synthetic_manifest.json" ]; then done_already "$DATA/synthetic_manifest.json"; else
+  "$PYTHON" tools/dataset_converters/make_synthetic_mot.py "$DATA" --seed 0 \
+    --num-train "$DEMO_TRAIN_SEQS" --num-val "$DEMO_VAL_SEQS" --frames "$DEMO_FRAMES" \
+    --size "$DEMO_SIZE"
+fi
+
+step 2/6 "Re-ID teacher ($TEACHER_ARCH)"
+if [ -n "${TEACHER_WEIGHTS:-}" ]; then
+  echo "  using TEACHER_WEIGHTS=$TEACHER_WEIGHTS"
+else
+  TEACHER_WEIGHTS=$OUT/teacher/osnet_x0_25_synthetic.pth
+  TEACHER_ARCH=osnet_x0_25
+  if [ -f "$TEACHER_WEIGHTS" ]; then done_already "$TEACHER_WEIGHTS"; else
+    "$PYTHON" tools/train.py configs/reid/osnet_x0_25_synthetic.py --work-dir "$OUT/teacher" \
+      --cfg-options "train_dataloader.dataset.data_root=$DATA/reid/" \
+      "train_cfg.max_iters=$TEACHER_ITERS"
+    "$PYTHON" tools/distill/export_reid_teacher.py "$OUT/teacher/iter_$TEACHER_ITERS.pth" \
+      "$TEACHER_WEIGHTS"
+  fi
+fi
+TEACHER_OPTS=(
+  "teacher.weights=$TEACHER_WEIGHTS" "teacher.arch=$TEACHER_ARCH"
+  "teacher.crop_size=($TEACHER_CROP)"
+)
+
+step 3/6 "pseudo embeddings for the training boxes -> $DATA/teacher_store"
+STORE=$DATA/teacher_store
+if [ -f "$STORE/fingerprint.json" ]; then done_already "$STORE"; else
+  "$PYTHON" tools/distill/extract_teacher_embeddings.py configs/reid/osnet_x0_25_synthetic_teacher.py \
+    "$DATA/annotations/train_cocoformat.json" "$DATA" "$STORE" --resume \
+    --cfg-options "${TEACHER_OPTS[@]}"
+fi
+
+step 4/6 "TDT student (boxes + pseudo embeddings only)"
+STUDENT_CFG=configs/tdt/tdt_r18_fpn_embed_synthetic.py
+STUDENT_CKPT=$OUT/student/epoch_$STUDENT_EPOCHS.pth
+SIZE_OPTS=(
+  "img_scale=($W,$H)"
+  "train_pipeline.3.transforms.0.scale=($W,$H)"
+  "train_dataloader.dataset.pipeline.3.transforms.0.scale=($W,$H)"
+  "test_dataloader.dataset.pipeline.0.transforms.1.scale=($W,$H)"
+  "val_dataloader.dataset.pipeline.0.transforms.1.scale=($W,$H)"
+)
+if [ -f "$STUDENT_CKPT" ]; then done_already "$STUDENT_CKPT"; else
+  "$PYTHON" tools/train.py "$STUDENT_CFG" --work-dir "$OUT/student" --resume \
+    --cfg-options "${DATA_OPTS[@]}" "${SIZE_OPTS[@]}" \
+    "train_dataloader.dataset.pipeline.2.store_dir=$STORE" \
+    "train_dataloader.dataset.pipeline.2.ann_file=$DATA/annotations/train_cocoformat.json" \
+    "train_cfg.max_epochs=$STUDENT_EPOCHS" "param_scheduler.1.T_max=$STUDENT_EPOCHS" \
+    "param_scheduler.1.end=$STUDENT_EPOCHS"
+fi
+
+step 5/6 "track the validation sequences with three trackers"
+declare -A CONFIGS=(
+  [one-stage]=configs/tdt/tdt_r18_fpn_embed_synthetic.py
+  [two-stage]=configs/tdt/two-stage_r18_fpn_osnet_synthetic.py
+  [iou-only]=configs/tdt/tdt_r18_fpn_iou-only_synthetic.py
+)
+for name in one-stage two-stage iou-only; do
+  results=$OUT/track/$name
+  if [ -f "$results/.done" ]; then done_already "$results"; continue; fi
+  extra=()
+  [ "$name" = two-stage ] && extra=(
+    "model.reid.weights=$TEACHER_WEIGHTS" "model.reid.arch=$TEACHER_ARCH"
+    "model.reid.crop_size=($TEACHER_CROP)"
+  )
+  rm -rf "$results"
+  "$PYTHON" tools/test.py "${CONFIGS[$name]}" "$STUDENT_CKPT" --work-dir "$results" \
+    --cfg-options "${DATA_OPTS[@]}" "${SIZE_OPTS[@]}" "${extra[@]}" \
+    "test_evaluator.outfile_prefix=$results/mot" "test_dataloader.num_workers=0" \
+    "test_dataloader.persistent_workers=False"
+  touch "$results/.done"
+done
+
+step 6/6 "summary -> $OUT"
+# mmdet's MOTChallengeMetric writes OUTFILE_PREFIX/default-tracker/SEQ.txt
+"$PYTHON" tools/demo/summarize_demo.py --gt-root "$DATA/val" --out "$OUT" \
+  --tracker "one-stage=$OUT/track/one-stage/mot/default-tracker" \
+  --tracker "two-stage=$OUT/track/two-stage/mot/default-tracker" \
+  --tracker "iou-only=$OUT/track/iou-only/mot/default-tracker" \
+  ${FPS_JSON:+--fps-json "$FPS_JSON"}
+echo "demo finished in $(( $(date +%s) - START )) s"

@@ -1,0 +1,97 @@
+# LQMOT / MOT as the VSD-MOT paper builds them (section IV-A), one 5-frame clip per GPU.
+#
+# MOT split: 5 MOT17 + 2 MOT20 training sequences for training, the rest for validation. The
+# paper does not list them; the default of make_lq_dataset.py (issue 7) is the first ones in
+# numeric order: train MOT17-02/04/05/09/10 + MOT20-01/02, validation MOT17-11/13 +
+# MOT20-03/05. LQMOT: the same sequences degraded offline with Real-ESRGAN's degradation at
+# output scale 1, each frame independently (as the authors did); the low-quality training
+# sequences of a mix are a seeded random choice.
+#
+# Expected layout (make_lq_dataset.py writes it; mmdet's CocoVID format, file names relative
+# to data_root, low- and high-quality frames under different paths):
+#   data/lqmot_mot/annotations/train_lq2-hq1_cocoformat.json  mixed training set, low:high 2:1
+#                             /train_lq1-hq1_cocoformat.json  1:1
+#                             /train_hq_cocoformat.json       all high quality (MOT)
+#                             /train_lq_cocoformat.json       all low quality (LQMOT)
+#                             /val_lq_cocoformat.json         LQMOT validation
+#                             /val_hq_cocoformat.json         MOT validation
+#   data/lqmot_mot/det_db_yolox.json  YOLOX proposals (score > 0.05) of every frame, LQ and HQ,
+#       from a YOLOX trained on the same mix (make_det_db.py; the paper trains it 50 epochs).
+#
+# Validation and test use LQMOT; evaluate on MOT with
+#   --cfg-options test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json
+dataset_type = "MOTChallengeDataset"
+data_root = "data/lqmot_mot/"
+det_db = data_root + "det_db_yolox.json"
+train_ann_file = "annotations/train_lq2-hq1_cocoformat.json"
+backend_args = None
+
+# MOTRv2's sizes: short side 608..992 in steps of 32, long side at most 1536; test short 800.
+train_scales = [(1536, short) for short in range(608, 993, 32)]
+test_scale = (1536, 800)
+
+train_pipeline = [
+    # segment size 5, step drawn from 1..10 (the paper's text)
+    dict(type="MOTRClipSample", num_frames=5, min_step=1, max_step=10),
+    dict(
+        type="TransformBroadcaster",
+        share_random_params=True,  # one flip / scale / HSV draw for the whole clip
+        transforms=[
+            dict(type="LoadImageFromFile", backend_args=backend_args),
+            dict(type="LoadTrackAnnotations"),
+            # "HSV augmentation ... as in YOLOX" for the LQMOT-MOT mix (section IV-C)
+            dict(type="YOLOXHSVRandomAug"),
+            dict(type="RandomFlip", prob=0.5),
+            dict(type="RandomChoiceResize", scales=train_scales, keep_ratio=True),
+            dict(type="LoadDetDBProposals", det_db=det_db),
+        ],
+    ),
+    dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride")),
+]
+test_pipeline = [
+    dict(
+        type="TransformBroadcaster",
+        transforms=[
+            dict(type="LoadImageFromFile", backend_args=backend_args),
+            dict(type="Resize", scale=test_scale, keep_ratio=True),
+            dict(type="LoadTrackAnnotations"),
+            dict(type="LoadDetDBProposals", det_db=det_db),
+        ],
+    ),
+    dict(type="PackTrackInputs", meta_keys=("det_proposals",)),
+]
+
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="TrackImgSampler"),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        visibility_thr=-1,
+        ann_file=train_ann_file,
+        data_prefix=dict(img_path=""),
+        metainfo=dict(classes=("pedestrian",)),
+        pipeline=train_pipeline,
+    ),
+)
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type="TrackImgSampler"),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file="annotations/val_lq_cocoformat.json",
+        data_prefix=dict(img_path=""),
+        metainfo=dict(classes=("pedestrian",)),
+        test_mode=True,
+        pipeline=test_pipeline,
+    ),
+)
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+test_evaluator = val_evaluator

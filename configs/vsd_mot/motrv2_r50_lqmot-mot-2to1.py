@@ -1,0 +1,8 @@
+# Table V baseline: MOTRv2 (ResNet-50) trained on the LQMOT / MOT mix (low:high 2:1) with the
+# VSD-MOT paper's schedule; evaluated on the low-quality validation set (see the dataset base
+# for the high-quality one).
+_base_ = [
+    "../_base_/models/motrv2_r50.py",
+    "./_base_/lqmot-mot.py",
+    "./_base_/schedule_60e.py",
+]

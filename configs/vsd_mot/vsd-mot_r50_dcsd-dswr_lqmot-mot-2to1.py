@@ -1,0 +1,8 @@
+# VSD-MOT (Table V "+DSWR", the full method; Tables I-IV): MOTRv2 + the VSD student distilled
+# from CLIP RN50 with DCSD, fused with the queries by DSWR; alpha 0.5 (the paper's text).
+# LQMOT / MOT mix, low:high 2:1.
+_base_ = [
+    "./_base_/vsd-mot_r50.py",
+    "./_base_/lqmot-mot.py",
+    "./_base_/schedule_60e.py",
+]

@@ -1,0 +1,16 @@
+# VSD-MOT (student + DCSD + DSWR, alpha 0.5) on the embedded synthetic MOT dataset, small
+# inputs, for a short CPU run beside ../motrv2/motrv2_r50_synthetic.py (the same MOTRv2).
+# Make the data and its proposals first (see that config). The CLIP teacher needs its weights
+# file; a smoke run without them (the distillation target is then meaningless) adds
+#   --cfg-options model.teacher.weights=None model.teacher.allow_random_init=True
+_base_ = ["../motrv2/motrv2_r50_synthetic.py", "./_base_/vsd_modules.py"]
+
+model = dict(
+    _delete_=True,
+    type="VSDMOT",
+    student=dict(_base_.model, query_refiner=_base_.vsd_query_refiner),
+    teacher=_base_.clip_teacher,
+    distill_loss=_base_.dcsd_loss,
+    alpha=_base_.vsd_alpha,
+    input_channel_order="bgr",
+)

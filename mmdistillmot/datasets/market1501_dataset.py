@@ -52,7 +52,7 @@ class Market1501Dataset(ReIDDataset):
         self.subset = subset
         # ReIDDataset requires an ann_file; the folder itself is the annotation here.
         kwargs.setdefault("ann_file", subset)
-        super().__init__(data_root=data_root, **kwargs)  # type: ignore[arg-type]
+        super().__init__(data_root=data_root, **kwargs)
 
     def load_data_list(self) -> list[dict]:
         """One entry per image: ``img_path``, ``gt_label`` (contiguous id), ``camera_id``."""

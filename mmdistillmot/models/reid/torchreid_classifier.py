@@ -52,11 +52,10 @@ class TorchreidClassifier(BaseModel):
         self.arch = arch
         self.net = build_model(arch, num_classes=num_classes, loss="triplet", pretrained=False)
         self.label_smoothing = label_smoothing
-        self.triplet = (
-            MODELS.build(dict(type="TripletLoss", margin=triplet_margin, loss_weight=triplet_weight))
-            if triplet_margin is not None
-            else None
-        )
+        self.triplet = None
+        if triplet_margin is not None:
+            triplet = dict(type="TripletLoss", margin=triplet_margin, loss_weight=triplet_weight)
+            self.triplet = MODELS.build(triplet)
 
     def forward(
         self,

@@ -208,3 +208,11 @@ def test_bad_inputs_are_refused_with_clear_errors():
         RealESRGANDegradation()({"img": frame().astype(np.float32)})
     with pytest.raises(KeyError, match="cannot tell the sequence"):
         RealESRGANDegradation(consistency="per_sequence")({"img": frame()})
+
+
+@pytest.mark.parametrize("consistency", ["per_frame", "per_sequence"])
+def test_describe_gives_the_record_without_degrading(consistency):
+    transform = RealESRGANDegradation(consistency=consistency, seed=4)
+    data = sample(index=3)
+    record = transform.describe({"img_path": data["img_path"]})
+    assert record == transform(data)["degradation_params"]

@@ -189,18 +189,50 @@ class RealESRGANDegradation(BaseTransform):
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
             dtype = getattr(img, "dtype", type(img).__name__)
             raise TypeError(f"RealESRGANDegradation: results['img'] must be uint8, got {dtype}")
-        sequence, frame = sequence_name(results), frame_name(results)
-        if self.consistency == "per_sequence" and sequence is None:
-            raise KeyError(
-                "RealESRGANDegradation(consistency='per_sequence') cannot tell the sequence: "
-                f"results needs one of {SEQUENCE_KEYS}, 'img_path' or 'video_id'"
-            )
+        sequence, frame = self._names(results)
         params = self._draw_params(sequence, frame)
         noise_seed = self._noise_seed(sequence, frame)
         if self.severity > 0.0:
             results["img"] = apply_degradation(
                 img, params, np.random.default_rng(noise_seed), self.channel_order
             )
+        results["degradation_params"] = self._record(params, noise_seed, sequence, frame)
+        return results
+
+    def describe(self, results: dict[str, Any]) -> dict[str, Any]:
+        """The ``degradation_params`` record :meth:`transform` would store, without degrading.
+
+        Deterministic when ``seed`` is given (the parameters depend only on the seed, the
+        sequence and the frame), so a tool can re-derive the record of a frame it degraded
+        earlier without decoding the image.
+
+        Args:
+            results: The sample's results dict (``img`` is not needed).
+
+        Returns:
+            The JSON-serialisable record.
+        """
+        sequence, frame = self._names(results)
+        params = self._draw_params(sequence, frame)
+        return self._record(params, self._noise_seed(sequence, frame), sequence, frame)
+
+    def _names(self, results: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The sequence and frame names that key the draws; checks per-sequence needs."""
+        sequence, frame = sequence_name(results), frame_name(results)
+        if self.consistency == "per_sequence" and sequence is None:
+            raise KeyError(
+                "RealESRGANDegradation(consistency='per_sequence') cannot tell the sequence: "
+                f"results needs one of {SEQUENCE_KEYS}, 'img_path' or 'video_id'"
+            )
+        return sequence, frame
+
+    def _record(
+        self,
+        params: DegradationParams,
+        noise_seed: int,
+        sequence: str | None,
+        frame: str | None,
+    ) -> dict[str, Any]:
         record = params.to_dict()
         record.update(
             noise_seed=noise_seed,
@@ -209,8 +241,7 @@ class RealESRGANDegradation(BaseTransform):
             sequence=sequence,
             frame=frame,
         )
-        results["degradation_params"] = record
-        return results
+        return record
 
     def __repr__(self) -> str:
         return (

@@ -62,8 +62,7 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f"Unsupported global: GLOBAL builtins.getattr({getattr(obj, '__name__', obj)!r}, "
-        f"{name!r})"
+        f"Unsupported global: GLOBAL builtins.getattr({getattr(obj, '__name__', obj)!r}, {name!r})"
     )
 
 
@@ -115,10 +114,13 @@ def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
         ) from err
 
 
-def _load_local(filename: str, map_location: Any = None) -> Any:
-    """mmengine CheckpointLoader scheme for local paths (the empty prefix)."""
+def load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine CheckpointLoader scheme for local paths (the empty prefix).
+
+    mmengine logs "Loads checkpoint by {name[10:]} backend", hence its own function name.
+    """
     return safe_load_checkpoint(filename, map_location=map_location)
 
 
 _register: Callable[..., Any] = CheckpointLoader.register_scheme
-_register(prefixes="", loader=_load_local, force=True)
+_register(prefixes="", loader=load_from_local, force=True)

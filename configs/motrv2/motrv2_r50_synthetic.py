@@ -6,6 +6,19 @@
 # The proposals are the generator's det/det.txt (noisy detections, score > 0.05 kept).
 _base_ = ["./motrv2_r50_mot17.py"]
 
+# No ImageNet weights are reachable offline, so this variant trains the backbone from scratch:
+# GroupNorm (one clip per step makes batch statistics meaningless), all stages trainable, and
+# no zero-initialised residual branches (frozen ones would never leave zero). Pass pretrained
+# weights and the base settings back with --cfg-options when a local checkpoint exists.
+model = dict(
+    backbone=dict(
+        norm_cfg=dict(type="GN", num_groups=32, requires_grad=True),
+        norm_eval=False,
+        frozen_stages=-1,
+        zero_init_residual=False,
+    )
+)
+
 data_root = "data/synthetic_mot/"
 det_db = data_root + "det_db.json"
 # Frames are 640x352: short side 288..416 (step 32), long side at most 768; test at 352.

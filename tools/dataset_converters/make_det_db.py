@@ -135,7 +135,8 @@ def det_db_from_detector(
 
     Raises:
         FileNotFoundError: If the checkpoint or an image is missing.
-        ValueError: If the annotation file has no ``images`` list.
+        ValueError: If the annotation file has no ``images`` list, or the detector returns
+            non-finite boxes.
     """
     from mmdet.apis import inference_detector, init_detector
     from mmengine.utils import ProgressBar
@@ -161,6 +162,8 @@ def det_db_from_detector(
         boxes = pred.bboxes.cpu().numpy()
         scores = pred.scores.cpu().numpy()
         keep = scores > score_thr
+        if not np.isfinite(boxes[keep]).all():
+            raise ValueError(f"{config}: the detector gave non-finite boxes for {path}")
         if labels is not None:
             keep &= np.isin(pred.labels.cpu().numpy(), list(labels))
         db[key] = [

@@ -5,8 +5,9 @@ when ``TrackImgSampler`` picked a frame). This transform turns it into one train
 ``num_frames`` frames ``start, start + s, ..., start + (num_frames - 1) * s`` with the stride
 ``s`` drawn uniformly from ``min_step..max_step`` (both inclusive; MOTRv2: 5 frames, 1..11).
 The key frame is the clip's first frame. When the clip would run past the end of the video the
-stride is shortened to fit, then the start is moved back; a video shorter than the clip repeats
-its last frame.
+start moves back (the stride, and so its distribution, is kept); only a video too short for the
+drawn stride gets the longest stride that fits, and a video shorter than the clip repeats its
+last frame.
 
 The result is the dict-of-lists layout of mmdet's ``UniformRefFrameSample`` output, so it is
 followed by ``TransformBroadcaster`` (per-frame loading and augmentation) and
@@ -58,7 +59,8 @@ def clip_frame_indices(video_length: int, start: int, step: int, num_frames: int
         )
     last = video_length - 1
     if num_frames > 1:
-        # Shorten the stride until the clip fits at all, then slide the start back.
+        # Keep the stride unless even a clip starting at frame 0 cannot hold it; then slide the
+        # start back so that the clip ends inside the video.
         step = max(1, min(step, last // (num_frames - 1)))
     start = min(max(start, 0), max(0, last - step * (num_frames - 1)))
     return [min(start + i * step, last) for i in range(num_frames)]

@@ -27,9 +27,20 @@ TINY_DIMS = 32
 def shrink_motrv2(model_cfg: Config, embed_dims: int = TINY_DIMS, dec_layers: int = 1) -> Config:
     """A tiny variant of a MOTRv2 model config: ResNet-18/16, C=32, 1 enc + ``dec_layers``."""
     cfg = copy.deepcopy(model_cfg)
-    # zero_init_residual off: with frozen BN and no pretrained weights the residual branches
-    # would stay zero (and gradient-free) for ever.
-    cfg.backbone.update(depth=18, base_channels=16, init_cfg=None, zero_init_residual=False)
+    # A ResNet-18 with 16 base channels. zero_init_residual off: with frozen BN and no
+    # pretrained weights the residual branches would stay zero (and gradient-free) for ever.
+    cfg.backbone = dict(
+        type="ResNet",
+        depth=18,
+        base_channels=16,
+        num_stages=4,
+        out_indices=(1, 2, 3),
+        frozen_stages=1,
+        norm_cfg=dict(type="BN", requires_grad=False),
+        norm_eval=True,
+        zero_init_residual=False,
+        init_cfg=None,
+    )
     cfg.neck.update(in_channels=[32, 64, 128], out_channels=embed_dims)
     cfg.positional_encoding.num_feats = embed_dims // 2
     cfg.encoder.num_layers = 1

@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mmdistillmot.datasets.mot_files import read_mot_file, read_seqinfo  # noqa: E402
 from mmdistillmot.evaluation import evaluate_mot_results  # noqa: E402
+from mmdistillmot.evaluation.mot_eval import find_gt_sequences  # noqa: E402
 from mmdistillmot.visualization import VideoSink, draw_mot_rows  # noqa: E402
 
 COLUMNS = ("HOTA", "MOTA", "IDF1", "IDs", "FPS")
@@ -52,9 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def score_trackers(gt_root: str, trackers: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Combined HOTA/MOTA/IDF1/IDs (+ the rest) of each tracker's result folder."""
+    """Combined HOTA/MOTA/IDF1/IDs (+ the rest) of each tracker's result folder.
+
+    Only the ground-truth sequences are scored: mmdet's MOTChallengeMetric leaves TrackEval's
+    ``pedestrian_summary.txt`` beside the result files.
+    """
+    seqs = sorted(find_gt_sequences(gt_root))
     return {
-        name: dict(evaluate_mot_results(gt_root, results).combined)
+        name: dict(evaluate_mot_results(gt_root, results, seqs=seqs).combined)
         for name, results in trackers.items()
     }
 
@@ -88,6 +94,7 @@ def plot_scores(scores: dict[str, dict[str, float]], path: str) -> None:
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(3)], ["HOTA", "MOTA", "IDF1"])
     ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
     ax.set_title("Tracking on the synthetic validation set")
     ax.legend(fontsize=8)
     if has_fps:

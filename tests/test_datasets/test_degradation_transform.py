@@ -216,3 +216,14 @@ def test_describe_gives_the_record_without_degrading(consistency):
     data = sample(index=3)
     record = transform.describe({"img_path": data["img_path"]})
     assert record == transform(data)["degradation_params"]
+
+
+def test_parameters_reach_the_data_sample_metainfo():
+    init_default_scope("mmdet")
+    pack = TRANSFORMS.build(
+        dict(type="PackDetInputs", meta_keys=("img_path", "img_shape", "degradation_params"))
+    )
+    data = RealESRGANDegradation(seed=0)(sample() | {"img_shape": (64, 96)})
+    data["gt_bboxes_labels"] = np.zeros(1, dtype=np.int64)
+    packed = pack(data)
+    assert packed["data_samples"].metainfo["degradation_params"] == data["degradation_params"]

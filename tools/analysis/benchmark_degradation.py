@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -133,16 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     wall_ms: list[float] = []
     cpu_ms: list[float] = []
     per_op: dict[str, float] = {}
+    user_sys = [0.0, 0.0]
     for index in range(args.warmup + args.frames):
         rng = np.random.default_rng(derive_seed(args.seed, "benchmark", index))
         params = sample_degradation_params(rng, args.severity)
         timings: dict[str, float] = {}
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, times = time.perf_counter(), time.process_time(), os.times()
         out = apply_degradation(frame, params, rng, timings=timings)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        after = os.times()
         assert out.shape == frame.shape and out.dtype == np.uint8
         if index < args.warmup:
             continue
+        user_sys[0] += (after.user - times.user) * 1000.0 / args.frames
+        user_sys[1] += (after.system - times.system) * 1000.0 / args.frames
         wall_ms.append(wall * 1000.0)
         cpu_ms.append(cpu * 1000.0)
         for name, seconds in timings.items():
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "wall_ms": summarise(wall_ms),
         "cpu_ms": summarise(cpu_ms),
+        "mean_cpu_ms_user_system": user_sys,
         "mean_cpu_ms_per_operator": per_op,
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}, "
         f"OpenCV {cv2.__version__}, NumPy {np.__version__}",
@@ -166,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             f"p90 {stats['p90']:.0f}, min {stats['min']:.0f}, max {stats['max']:.0f} "
             f"(over {args.frames} frames)"
         )
+    print(f"mean CPU ms/frame: user {user_sys[0]:.0f} + system {user_sys[1]:.0f}")
     print("mean CPU ms per operator: " + ", ".join(f"{k} {v:.1f}" for k, v in per_op.items()))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

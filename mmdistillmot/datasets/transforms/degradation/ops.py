@@ -182,31 +182,31 @@ def usm_sharpen(
     Returns:
         Sharpened float32 image of the shape of ``img``.
     """
-    source = img.astype(np.float32) if img.dtype != np.float32 else img
     if weight == 0:
-        return source
+        return img.astype(np.float32) if img.dtype != np.float32 else img
     size = radius + 1 if radius % 2 == 0 else radius
     gauss = gaussian_kernel_1d(size, 0.0).astype(np.float32)
-    # Filtering the uint8 input directly into float32 reads a quarter of the memory and gives
-    # the same result as filtering its float32 copy. Temporaries are reused in place because
-    # fresh 25 MB buffers cost page faults on every frame.
-    work = cv2.sepFilter2D(img, cv2.CV_32F, gauss, gauss, borderType=_BORDER)
-    cv2.subtract(source, work, dst=work)  # work = residual
+    f32 = cv2.CV_32F
+    # OpenCV's arithmetic takes the uint8 input and float32 buffers together (dtype=CV_32F),
+    # so no float copy of the input is made, and filtering uint8 reads a quarter of the
+    # memory. Temporaries are reused in place: fresh 25 MB buffers cost page faults per frame.
+    work = cv2.sepFilter2D(img, f32, gauss, gauss, borderType=_BORDER)
+    cv2.subtract(img, work, dst=work, dtype=f32)  # work = residual
     # mask = |residual| > threshold, per channel (as one channel so inRange tests each value).
     flat = work.reshape(work.shape[0], -1)
     mask = cv2.bitwise_not(cv2.inRange(flat, -float(threshold), float(threshold)))
     # The mask is 0/255 uint8; folding 1/255 into the row taps makes its blur the soft mask.
     soft = cv2.sepFilter2D(
-        mask.reshape(work.shape), cv2.CV_32F, gauss / np.float32(255.0), gauss, borderType=_BORDER
+        mask.reshape(work.shape), f32, gauss / np.float32(255.0), gauss, borderType=_BORDER
     )
     if soft.ndim < work.ndim:
         soft = soft[..., None]
     # work = clip(img + weight * residual) - img = sharp - img; out = img + soft * work.
-    cv2.scaleAdd(work, float(weight), source, dst=work)
+    cv2.addWeighted(work, float(weight), img, 1.0, 0.0, dst=work, dtype=f32)
     np.clip(work, 0.0, 255.0, out=work)
-    cv2.subtract(work, source, dst=work)
+    cv2.subtract(work, img, dst=work, dtype=f32)
     cv2.multiply(soft, work, dst=work)
-    return cv2.add(source, work, dst=work)
+    return cv2.add(work, img, dst=work, dtype=f32)
 
 
 def resize(img: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:

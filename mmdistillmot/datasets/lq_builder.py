@@ -634,7 +634,7 @@ def build_lq_dataset(
         seq = by_name[name]
         out_dir = _guard(lq_root / name, dst, src_roots)
         (out_dir / seq.im_dir).mkdir(parents=True, exist_ok=True)
-        for stale in (out_dir / seq.im_dir).glob(".*.tmp"):
+        for stale in out_dir.rglob(".*.tmp"):  # half-written files of an interrupted run
             stale.unlink()
         _copy_side_files(seq, out_dir, dst, src_roots)
         tasks.extend(

@@ -6,6 +6,7 @@ from mmdistillmot.models.teachers.base_teacher import (
     BaseTeacher,
     TeacherNotReadyError,
 )
+from mmdistillmot.models.teachers.clip_teacher import CLIPTeacher
 from mmdistillmot.models.teachers.dinov2_teacher import DINOV2_ARCHS, DINOv2Teacher
 from mmdistillmot.models.teachers.osnet_teacher import OSNET_ARCHS, OSNetTeacher
 from mmdistillmot.models.teachers.weights import (
@@ -17,6 +18,7 @@ from mmdistillmot.models.teachers.weights import (
 )
 
 __all__ = [
+    "CLIPTeacher",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "BaseTeacher",

@@ -1,6 +1,7 @@
-"""Trackers of mmdistillmot: FairMOT's JDE association (one- and two-stage models)."""
+"""Trackers: FairMOT's JDE association (TDT, FairMOT) and MOTR's runtime track lifecycle."""
 
 from mmdistillmot.models.trackers.jde_tracker import JDETracker
+from mmdistillmot.models.trackers.motr_tracker import MOTRTracker
 from mmdistillmot.models.trackers.track_state import Tracklet, TrackStatus
 
-__all__ = ["JDETracker", "TrackStatus", "Tracklet"]
+__all__ = ["JDETracker", "MOTRTracker", "TrackStatus", "Tracklet"]

@@ -20,6 +20,9 @@ model = dict(
     ),
     backbone=dict(
         type="HRNet",
+        # mmdet's HRNet freezes BatchNorm statistics by default (norm_eval=True, meant for
+        # fine-tuning); FairMOT trains them.
+        norm_eval=False,
         extra=dict(
             stage1=dict(
                 num_modules=1,

@@ -56,6 +56,8 @@ def _train_and_track(cfg: Config, root, full_backbone: bool) -> None:
     batch = pseudo_collate([train_set[(0, 1)], train_set[(1, 2)]])
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     model.train()
+    # FairMOT trains BatchNorm: mmdet's HRNet would keep it frozen (norm_eval=True).
+    assert all(m.training for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     log_vars = model.train_step(batch, optim_wrapper)
     assert math.isfinite(float(log_vars["loss"]))
     assert {"loss_hm", "loss_wh", "loss_reg", "loss_id", "loss_uncertainty"} <= set(log_vars)

@@ -21,9 +21,11 @@ model = dict(
 
 data_root = "data/synthetic_mot/"
 det_db = data_root + "det_db.json"
-# Frames are 640x352: short side 288..416 (step 32), long side at most 768; test at 352.
-train_scales = [(768, short) for short in range(288, 417, 32)]
-test_scale = (768, 352)
+# The generator's frames are 480x272 (its default). MOTRv2 trains 1080p frames at 0.56x-0.92x
+# and tests at 0.74x; at this size the frames are kept near native: short side 224..320
+# (step 32), long side at most 640, test at 272 (native).
+train_scales = [(640, short) for short in range(224, 321, 32)]
+test_scale = (640, 272)
 
 train_pipeline = [
     dict(type="MOTRClipSample", num_frames=5, min_step=1, max_step=11),

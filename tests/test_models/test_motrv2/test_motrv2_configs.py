@@ -62,24 +62,43 @@ def test_reference_settings(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["motrv2_r50_mot17.py", "motrv2_r50_synthetic.py"])
-def test_full_size_model_trains_and_tracks_on_tiny_frames(name):
+@pytest.mark.parametrize(
+    ("name", "params_m"),
+    [
+        ("motrv2_r50_mot17.py", 41.93),  # the VSD paper's MOTRv2: 41.9 M
+        ("motrv2_r50_synthetic.py", 41.93),  # GN has as many parameters as BN
+        ("motrv2_r18_synthetic_cpu.py", 13.46),
+    ],
+)
+def test_configs_train_and_track_on_tiny_frames(name, params_m):
     cfg = _cfg(name)
     start = time.perf_counter()
     model = build_tiny(cfg.model)
     params = sum(p.numel() for p in model.parameters())
-    assert 35e6 < params < 50e6  # ResNet-50 + 6/6 deformable transformer (MOTRv2: ~41.9 M)
+    assert params / 1e6 == pytest.approx(params_m, abs=0.01)
     inputs, samples = make_clip(num_frames=2, height=64, width=96)
     data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
     losses = model(**data, mode="loss")
     assert all(torch.isfinite(v) for v in losses.values())
-    assert {"loss_cls", "d4.loss_cls", "dn_loss_bbox"} <= set(losses)
+    assert {"loss_cls", "d0.loss_cls", "d1.loss_cls", "dn_loss_bbox"} <= set(losses)
     sum(losses.values()).backward()
     model.eval()
     data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=False)
     (result,) = model(**data, mode="predict")
     assert all("pred_track_instances" in result[t] for t in range(2))
     assert time.perf_counter() - start < 120
+
+
+def test_cpu_variant_keeps_the_mechanisms_and_shrinks_the_sizes():
+    cfg = _cfg("motrv2_r18_synthetic_cpu.py")
+    model = cfg.model
+    assert model.backbone.depth == 18 and model.decoder.layer_cfg.ffn_cfg.embed_dims == 128
+    assert (model.encoder.num_layers, model.decoder.num_layers) == (2, 3)
+    assert model.num_queries == 10 and model.query_denoise == 0.05
+    assert model.qim.type == "QIMv2" and model.criterion.type == "ClipMatcher"
+    assert cfg.train_pipeline[0].num_frames == 3 and cfg.train_pipeline[0].max_step == 11
+    assert cfg.train_dataloader.dataset.pipeline == cfg.train_pipeline
+    assert cfg.train_cfg == dict(type="IterBasedTrainLoop", max_iters=300, val_interval=300)
 
 
 def _synthetic(root: Path) -> Path:

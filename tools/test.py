@@ -22,6 +22,9 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+# tools/ is this script's folder, hence first on sys.path: the CPU set-up of train.py is shared
+from train import setup_cpu_distributed
+
 import mmdistillmot  # noqa: F401  (registers components, safe checkpoint loading)
 from mmdistillmot.utils import ConfigTypeError, check_config_types
 
@@ -79,9 +82,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         cfg = build_config(args)
-    except (ConfigTypeError, FileNotFoundError, KeyError) as err:
-        sys.exit(f"error: {err}")
+        notice = setup_cpu_distributed(cfg)
+    except (ConfigTypeError, FileNotFoundError, KeyError, ValueError) as err:
+        # str(KeyError) would quote the message
+        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
     runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+    if notice is not None:
+        runner.logger.warning(notice)
     if args.out is not None:
         if not args.out.endswith((".pkl", ".pickle")):
             sys.exit(f"error: --out must be a .pkl or .pickle file, got '{args.out}'")

@@ -11,13 +11,19 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import os.path as osp
+import subprocess
 import sys
 
+import torch
+import torch.distributed as torch_dist
+from mmdet.registry import MODEL_WRAPPERS
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from torch.nn.parallel import DistributedDataParallel
 
 import mmdistillmot  # noqa: F401  (registers components, safe checkpoint loading)
 from mmdistillmot.utils import ConfigTypeError, check_config_types
@@ -92,16 +98,109 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+#: Environment variables holding (rank, world size, local rank) under each launcher.
+_LAUNCHER_RANK_VARS = {
+    "pytorch": ("RANK", "WORLD_SIZE", "LOCAL_RANK"),
+    "slurm": ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"),
+    "mpi": ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"),
+}
+
+
+def _rank_env_from_launcher(launcher: str, port: int | None) -> tuple[int, int]:
+    """Rank and world size under ``launcher``; exports torchrun's variables for the rest.
+
+    torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; slurm and Open MPI
+    name them differently, and MMEngine (whose init code needs CUDA) would translate them as
+    done here: slurm's first node is the master unless MASTER_ADDR is set, the port is
+    ``dist_cfg.port``, else MASTER_PORT, else 29500.
+    """
+    env = os.environ
+    names = _LAUNCHER_RANK_VARS[launcher]
+    missing = [name for name in names if name not in env]
+    if missing:
+        raise KeyError(f"--launcher {launcher} needs the environment variables {missing}")
+    rank, world, local = (env[name] for name in names)
+    if "MASTER_ADDR" not in env:
+        if launcher != "slurm":
+            raise KeyError(f"--launcher {launcher} needs the environment variable MASTER_ADDR")
+        nodes = env["SLURM_NODELIST"]
+        env["MASTER_ADDR"] = subprocess.getoutput(f"scontrol show hostname {nodes} | head -n1")
+    if port is not None:
+        env["MASTER_PORT"] = str(port)
+    env.setdefault("MASTER_PORT", "29500")
+    env.update(RANK=rank, WORLD_SIZE=world, LOCAL_RANK=local)
+    return int(rank), int(world)
+
+
+def setup_cpu_distributed(cfg: Config) -> str | None:
+    """Start CPU processes on gloo when a launcher is set and CUDA is absent.
+
+    MMEngine 0.10.7 cannot do it itself, whatever ``env_cfg.dist_cfg.backend`` says: its
+    ``init_dist`` calls ``torch.cuda.set_device(LOCAL_RANK)`` before creating the process
+    group ("Found no NVIDIA driver"), and its DDP wrapper passes ``device_ids=[LOCAL_RANK]``,
+    which DDP refuses for a module on the CPU. So, with no CUDA device, this creates the gloo
+    process group (the Runner then skips its own initialisation) and sets
+    ``model_wrapper_cfg.device_ids=None``, keeping the config's other wrapper settings and
+    ``find_unused_parameters``. With CUDA, or without a launcher, nothing changes.
+
+    Args:
+        cfg: The full config; ``cfg.launcher`` must be set. ``cfg.model_wrapper_cfg`` may be
+            added or completed.
+
+    Returns:
+        A line for the log saying what was switched, or None when nothing was.
+
+    Raises:
+        ValueError: ``sync_bn`` is set: torch's SyncBatchNorm trains on GPUs only.
+    """
+    if cfg.launcher == "none" or torch.cuda.is_available() or torch_dist.is_initialized():
+        return None
+    if cfg.get("sync_bn", None) is not None:
+        raise ValueError(
+            f"sync_bn={cfg.sync_bn!r} needs GPUs (torch's SyncBatchNorm refuses CPU tensors in "
+            "training); drop it for CPU processes with --cfg-options sync_bn=None"
+        )
+    dist_cfg = dict(cfg.get("env_cfg", {}).get("dist_cfg", {}))
+    rank, world = _rank_env_from_launcher(cfg.launcher, dist_cfg.get("port"))
+    timeout = dist_cfg.get("timeout")
+    kwargs = {} if timeout is None else {"timeout": datetime.timedelta(seconds=timeout)}
+    torch_dist.init_process_group(backend="gloo", rank=rank, world_size=world, **kwargs)
+
+    wrapper = cfg.get("model_wrapper_cfg", None)
+    if wrapper is None:
+        # What the Runner builds when model_wrapper_cfg is absent, without the GPU device id.
+        wrapper = dict(
+            type="MMDistributedDataParallel",
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get("find_unused_parameters", False),
+        )
+    wrapper_type = wrapper.get("type", "MMDistributedDataParallel")
+    wrapper_cls = (
+        MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) else wrapper_type
+    )
+    if isinstance(wrapper_cls, type) and issubclass(wrapper_cls, DistributedDataParallel):
+        wrapper.setdefault("device_ids", None)
+    cfg.model_wrapper_cfg = wrapper
+    return (
+        f"CUDA is not available: {world} CPU processes on the gloo backend (the config asks "
+        f"for {dist_cfg.get('backend', 'nccl')!r}), DDP without device_ids."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         cfg = build_config(args)
-    except (ConfigTypeError, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
+        notice = setup_cpu_distributed(cfg)
+    except (ConfigTypeError, FileNotFoundError, KeyError, ValueError) as err:
+        # str(KeyError) would quote the message
+        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
     if "runner_type" in cfg:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    if notice is not None:
+        runner.logger.warning(notice)
     runner.train()
 
 

@@ -1,0 +1,37 @@
+# TDT Tab. 3, "ResNet50" teacher (torchreid resnet50 on MSMT17, 2048-d; Market-1501 mAP 22.8): the
+# student (D_s = 512) regresses the first 512 of the 2048 teacher dims. Stores made with
+# configs/tdt/teachers/resnet50_msmt17.py; everything else as ablation_r34-fpn_d512.py.
+_base_ = ["./ablation_r34-fpn_d512.py"]
+teacher_name = "resnet50_msmt17"
+expected_teacher = dict(name="TorchreidTeacher", arch="resnet50")
+train_parts = [
+    (
+        _base_.jde_root,
+        f"annotations/{source}.json",
+        f"{_base_.jde_store_root}{teacher_name}/{source}",
+    )
+    for source in _base_.jde_sources
+]
+train_datasets = [
+    dict(
+        type="CocoDataset",
+        data_root=root,
+        ann_file=ann_file,
+        data_prefix=dict(img=""),
+        metainfo=dict(classes=("pedestrian",)),
+        filter_cfg=dict(filter_empty_gt=True, min_size=8),
+        pipeline=[
+            dict(type="LoadImageFromFile"),
+            dict(type="LoadAnnotations", with_bbox=True),
+            dict(
+                type="LoadTeacherEmbeddings",
+                store_dir=store_dir,
+                ann_file=root + ann_file,
+                expected_teacher=expected_teacher,
+            ),
+            dict(type="KeepTeacherEmbedsAligned", transforms=_base_.train_transforms),
+        ],
+    )
+    for root, ann_file, store_dir in train_parts
+]
+train_dataloader = dict(dataset=dict(datasets=train_datasets))

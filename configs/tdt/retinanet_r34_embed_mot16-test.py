@@ -1,0 +1,9 @@
+# TDT Tab. 2, MOT16 (private detections): the benchmark model of retinanet_r34_embed.py (same
+# checkpoint) tracking the MOT16 test set at 1080x1920; writes MOTChallenge result files for the
+# server under work_dirs/tdt_mot16_test_results/.
+#   python tools/test.py configs/tdt/retinanet_r34_embed_mot16-test.py work_dirs/retinanet_r34_embed/iter_500000.pth
+_base_ = ["./retinanet_r34_embed.py", "../_base_/datasets/mot16_track.py"]
+# FairMOT's JDETracker threshold for MOT16/17 (reference.md)
+model = dict(tracker=dict(obj_score_thr=0.4))
+test_dataloader = dict(_delete_=True, **_base_.mot16_test_dataloader)
+test_evaluator = dict(_delete_=True, **_base_.mot16_test_evaluator)

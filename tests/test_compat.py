@@ -26,9 +26,7 @@ def test_mmengine_objects_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "ok.pth"
     torch.save(checkpoint, path)
     loaded = CheckpointLoader.load_checkpoint(str(path), map_location="cpu")
-    assert loaded["message_hub"]["log_scalars"]["loss"].mean() == pytest.approx(
-        buffer.mean()
-    )
+    assert loaded["message_hub"]["log_scalars"]["loss"].mean() == pytest.approx(buffer.mean())
     assert loaded["meta"]["seed"] == 7
     np.testing.assert_array_equal(loaded["meta"]["arr"], np.arange(3))
 

@@ -1,4 +1,4 @@
-"""tools/train.py trains a tiny config, --resume continues it, and unsafe checkpoints are refused."""
+"""tools/train.py trains a tiny config, --resume continues it, unsafe checkpoints are refused."""
 
 from __future__ import annotations
 
@@ -88,9 +88,7 @@ def test_malicious_checkpoint_is_refused(tmp_path: Path, tiny_synthetic_mot: Pat
     evil = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "meta": {"payload": _Smuggler(marker)}}, evil)
     config = write_tiny_config(tmp_path / "tiny.py", tiny_synthetic_mot)
-    result = run_train(
-        str(config), "--work-dir", str(tmp_path / "work"), "--resume", str(evil)
-    )
+    result = run_train(str(config), "--work-dir", str(tmp_path / "work"), "--resume", str(evil))
     assert result.returncode != 0
     assert "UnsafeCheckpointError" in result.stderr
     assert str(evil) in result.stderr and "system" in result.stderr

@@ -23,11 +23,11 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-data/synthetic_mot}
 OUT=${OUT:-work_dirs/demo}
 DEMO_FRAMES=${DEMO_FRAMES:-100}
-DEMO_TRAIN_SEQS=${DEMO_TRAIN_SEQS:-4}
+DEMO_TRAIN_SEQS=${DEMO_TRAIN_SEQS:-3}
 DEMO_VAL_SEQS=${DEMO_VAL_SEQS:-2}
-DEMO_SIZE=${DEMO_SIZE:-480x272}
-STUDENT_EPOCHS=${STUDENT_EPOCHS:-4}
-TEACHER_ITERS=${TEACHER_ITERS:-300}
+DEMO_SIZE=${DEMO_SIZE:-384x224}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-5}
+TEACHER_ITERS=${TEACHER_ITERS:-200}
 TEACHER_ARCH=${TEACHER_ARCH:-osnet_x0_25}
 TEACHER_CROP=${TEACHER_CROP:-128,64}
 W=${DEMO_SIZE%x*}
@@ -47,11 +47,12 @@ DATA_OPTS=(
 )
 
 step 1/6 "synthetic dataset -> $DATA"
-if [ -f "$DATA/synthetic_manifest.json" ]; then done_already "$DATA/synthetic_manifest.json"; else
-  "$PYTHON" tools/dataset_converters/make_synthetic_mot.py "$DATA" --seed 0 \
-    --num-train "$DEMO_TRAIN_SEQS" --num-val "$DEMO_VAL_SEQS" --frames "$DEMO_FRAMES" \
-    --size "$DEMO_SIZE"
-fi
+# The generator itself is a no-op when $DATA holds a dataset made with the same settings, and
+# refuses (naming the difference) when the settings differ.
+[ -f "$DATA/synthetic_manifest.json" ] && done_already "$DATA/synthetic_manifest.json"
+"$PYTHON" tools/dataset_converters/make_synthetic_mot.py "$DATA" --seed 0 \
+  --num-train "$DEMO_TRAIN_SEQS" --num-val "$DEMO_VAL_SEQS" --frames "$DEMO_FRAMES" \
+  --size "$DEMO_SIZE"
 
 step 2/6 "Re-ID teacher ($TEACHER_ARCH)"
 if [ -n "${TEACHER_WEIGHTS:-}" ]; then
@@ -62,7 +63,8 @@ else
   if [ -f "$TEACHER_WEIGHTS" ]; then done_already "$TEACHER_WEIGHTS"; else
     "$PYTHON" tools/train.py configs/reid/osnet_x0_25_synthetic.py --work-dir "$OUT/teacher" \
       --cfg-options "train_dataloader.dataset.data_root=$DATA/reid/" \
-      "train_cfg.max_iters=$TEACHER_ITERS"
+      "train_cfg.max_iters=$TEACHER_ITERS" "param_scheduler.1.T_max=$TEACHER_ITERS" \
+      "param_scheduler.1.end=$TEACHER_ITERS"
     "$PYTHON" tools/distill/export_reid_teacher.py "$OUT/teacher/iter_$TEACHER_ITERS.pth" \
       "$TEACHER_WEIGHTS"
   fi

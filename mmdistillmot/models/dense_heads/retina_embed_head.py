@@ -259,7 +259,7 @@ class RetinaEmbedHead(RetinaHead):
 
         Returns:
             Per image InstanceData with ``bboxes`` [K, 4], ``scores`` [K], ``labels`` [K] and
-            ``embeds`` [K, D_s] (unit norm).
+            ``embeddings`` [K, D_s] (unit norm).
         """
         assert batch_img_metas is not None
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
@@ -323,7 +323,7 @@ class RetinaEmbedHead(RetinaHead):
         results.bboxes = get_box_tensor(bboxes)
         results.scores = torch.cat(mlvl_scores)
         results.labels = torch.cat(mlvl_labels)
-        results.embeds = F.normalize(torch.cat(mlvl_embed), dim=1)
+        results.embeddings = F.normalize(torch.cat(mlvl_embed), dim=1)
         return self._bbox_post_process(
             results=results, cfg=cfg, rescale=rescale, with_nms=with_nms, img_meta=img_meta
         )

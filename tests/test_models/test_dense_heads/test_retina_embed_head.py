@@ -125,10 +125,10 @@ def test_predicted_box_carries_its_anchor_embedding_normalised() -> None:
     meta = dict(img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1.0, 1.0))
     (result,) = head.predict_by_feat(cls_scores, bbox_preds, embed_preds, [meta])
     assert len(result) == 1
-    torch.testing.assert_close(result.embeds[0], torch.tensor([0.6, 0.0, 0.8]))
+    torch.testing.assert_close(result.embeddings[0], torch.tensor([0.6, 0.0, 0.8]))
     # zero deltas decode to the anchor itself; mmdet's anchors (center_offset=0) sit at
     # (col * stride, row * stride) = (5 * 8, 2 * 8)
     cx = (result.bboxes[0, 0] + result.bboxes[0, 2]) / 2
     cy = (result.bboxes[0, 1] + result.bboxes[0, 3]) / 2
     assert (cx.item(), cy.item()) == pytest.approx((40.0, 16.0))
-    assert F.normalize(result.embeds, dim=1).allclose(result.embeds)
+    assert F.normalize(result.embeddings, dim=1).allclose(result.embeddings)

@@ -9,6 +9,7 @@ from mmdistillmot.models.teachers.base_teacher import (
 from mmdistillmot.models.teachers.clip_teacher import CLIPTeacher
 from mmdistillmot.models.teachers.dinov2_teacher import DINOV2_ARCHS, DINOv2Teacher
 from mmdistillmot.models.teachers.osnet_teacher import OSNET_ARCHS, OSNetTeacher
+from mmdistillmot.models.teachers.torchreid_teacher import TorchreidTeacher
 from mmdistillmot.models.teachers.weights import (
     LoadedWeights,
     TeacherWeightsError,
@@ -18,6 +19,7 @@ from mmdistillmot.models.teachers.weights import (
 )
 
 __all__ = [
+    "TorchreidTeacher",
     "CLIPTeacher",
     "IMAGENET_MEAN",
     "IMAGENET_STD",

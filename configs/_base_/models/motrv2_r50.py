@@ -107,3 +107,7 @@ model = dict(
         min_area=100,
     ),
 )
+
+# DDP: a step can leave parameters without a gradient (QIM when no track survives; the detect
+# queries' reference boxes, detached before the decoder), so DDP must look for unused ones.
+find_unused_parameters = True

@@ -347,7 +347,7 @@ class MOTRv2(BaseMOTModel):
 
         Args:
             img (Tensor): ``[1, 3, H, W]`` normalised frame.
-            data_sample (DetDataSample): Its metainfo (``img_shape``, optional ``proposals``).
+            data_sample (DetDataSample): Its metainfo (``img_shape``, optional ``det_proposals``).
             prev_tracks (InstanceData | None): Track queries carried from the last frame.
             denoise_gt (Tensor, optional): ``[M, 4]`` normalised ground truth to build the
                 denoising queries from (training); None disables them for this frame.

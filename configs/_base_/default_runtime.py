@@ -13,7 +13,7 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    # nccl on GPUs; MMEngine falls back to gloo when CUDA is absent (CPU processes).
+    # nccl on GPUs; without CUDA, tools/train.py and tools/test.py start gloo themselves.
     dist_cfg=dict(backend='nccl'))
 
 vis_backends = [dict(type='LocalVisBackend')]

@@ -282,11 +282,6 @@ def _find_unused(cfg: Config) -> bool:
     return bool(wrapper.get("find_unused_parameters", cfg.get("find_unused_parameters", False)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MOTRv2 / VSD-MOT configs do not set find_unused_parameters=True yet (reported to "
-    "the lead; or MOTRv2 keeps every parameter in the graph as the original does)",
-)
 def test_configs_of_families_with_unused_parameters_set_find_unused() -> None:
     missing = []
     for pattern in NEEDS_FIND_UNUSED:

@@ -55,9 +55,11 @@ LINKED_PAGES = DOC_PAGES + sorted(CONFIGS_ROOT.glob("**/README.md"))
 
 #: Minimum number of words of a registered class's docstring: a summary plus some substance.
 MIN_CLASS_DOC_WORDS = 8
-#: A shape in a docstring: ``[B, C, H, W]``, ``[N, 4]``, ``(H, W, 3)`` or the words shape/scalar.
+#: A shape in a docstring: ``[B, C, H, W]``, ``[N, 4]``, ``(H, W, 3)``, a 1-D ``[N]`` or the words
+#: shape/scalar.
 SHAPE_PATTERN = re.compile(
-    r"[\[(][^\])\n]*\b(?:[A-Z][A-Za-z_]*|\d+)\b[^\])\n]*,[^\])\n]*[\])]|\bshapes?\b|\bscalar\b",
+    r"[\[(][^\])\n]*\b(?:[A-Z][A-Za-z_]*|\d+)\b[^\])\n]*,[^\])\n]*[\])]|(?-i:\[[A-Z][A-Za-z_]*\])"
+    r"|\bshapes?\b|\bscalar\b",
     re.IGNORECASE,
 )
 #: ``[text](target)`` and ``![alt](target)`` (targets without spaces, optional "title").

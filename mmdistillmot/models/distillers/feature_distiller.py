@@ -287,7 +287,7 @@ class FeatureDistiller(BaseModel):
         """The student's predictions (the teacher plays no part at inference).
 
         Args:
-            inputs: The preprocessed batch.
+            inputs: The preprocessed batch, [B, 3, H, W] (detectors) or [B, T, 3, H, W] (videos).
             data_samples: The batch's data samples.
 
         Returns:

@@ -175,7 +175,15 @@ class OSNetTeacher(BaseTeacher):
         return super().forward(images, boxes)
 
     def extract(self, images: Tensor | Sequence[Tensor], boxes: Sequence[Tensor]) -> list[Tensor]:
-        """Crop, normalise and embed (inside ``no_grad``/autocast; see :meth:`forward`)."""
+        """Crop, normalise and embed (inside ``no_grad``/autocast; see :meth:`forward`).
+
+        Args:
+            images: Raw frames, [B, 3, H, W] or B tensors [3, H_i, W_i].
+            boxes: B tensors [N_i, 4] of xyxy pixel boxes.
+
+        Returns:
+            B float tensors [N_i, embed_dim].
+        """
         frames = self.image_list(images)
         if len(boxes) != len(frames):
             raise ValueError(

@@ -92,7 +92,8 @@ class MOTRDecoder(BaseModule):
             tuple[Tensor, Tensor, Tensor]:
 
             - hidden states ``[L, B, N, C]`` of every layer,
-            - the reference boxes each layer started from ``[L, B, N, 4]`` (detached),
+            - the reference boxes each layer started from ``[L, B, N, 4]`` (the first is
+              ``ref_boxes`` itself, with its gradient; the later ones are detached),
             - the boxes each layer predicts ``[L, B, N, 4]`` (with gradient).
         """
         if len(reg_branches) != self.num_layers:
@@ -102,7 +103,10 @@ class MOTRDecoder(BaseModule):
         box_scale = torch.cat([valid_ratios, valid_ratios], -1)[:, None]  # [B, 1, L_lvl, 4]
         hidden_states, refs_in, boxes = [], [], []
         output = query
-        ref = ref_boxes.detach()
+        # The first layer starts from ``ref_boxes`` as given, gradient included: the learned
+        # anchors of the detect queries (``detect_boxes``) learn through it, as in MOTRv2.
+        # Proposal and track boxes arrive without a gradient, so for them this is a no-op.
+        ref = ref_boxes
         for layer, reg_branch in zip(self.layers, reg_branches):
             output = layer(
                 output,
@@ -119,7 +123,7 @@ class MOTRDecoder(BaseModule):
             hidden_states.append(output)
             refs_in.append(ref)
             boxes.append(new_boxes)
-            # The next layer starts from the refined boxes; the gradient path stops here as in
-            # Deformable DETR's iterative refinement.
+            # The next layer starts from the refined boxes; the gradient path between layers
+            # stops here as in Deformable DETR's iterative refinement.
             ref = new_boxes.detach()
         return torch.stack(hidden_states), torch.stack(refs_in), torch.stack(boxes)

@@ -253,6 +253,10 @@ class MOTRv2(BaseMOTModel):
         Returns:
             InstanceData: ``num_queries + K`` fresh records (see ``track_queries``).
         """
+        # Proposals are detector outputs, i.e. inputs: no gradient flows back into them (boxes
+        # or scores), while the learned detect anchors keep theirs (the decoder does not detach
+        # its first layer's reference boxes).
+        proposals = proposals.detach()
         score_content = box_sine_embedding(proposals[:, 4:5], num_feats=self.embed_dims)
         content = torch.cat(
             [self.detect_content.weight, score_content + self.proposal_content.weight]

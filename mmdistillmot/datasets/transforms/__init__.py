@@ -9,6 +9,7 @@ from mmdistillmot.datasets.transforms.load_teacher_embeddings import (
     KeepTeacherEmbedsAligned,
     LoadTeacherEmbeddings,
 )
+from mmdistillmot.datasets.transforms.pseudo_clip_from_image import PseudoClipFromImage
 
 __all__ = [
     "FairMOTHSVAugment",
@@ -18,5 +19,6 @@ __all__ = [
     "LoadDetDBProposals",
     "LoadTeacherEmbeddings",
     "MOTRClipSample",
+    "PseudoClipFromImage",
     "RealESRGANDegradation",
 ]

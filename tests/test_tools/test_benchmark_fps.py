@@ -149,3 +149,56 @@ def test_one_stage_vs_two_stage_end_to_end(tmp_path: Path, capsys: pytest.Captur
     assert second["params"]["total"] == sum(p.numel() for p in two_stage.parameters())
     assert second["params"]["trainable"] == second["params"]["total"] - reid_params  # frozen
     assert second["params"]["inference"] == second["params"]["total"]  # the Re-ID net runs
+
+
+@pytest.mark.slow
+def test_motrv2_vs_vsd_mot_with_det_db_proposals(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """MOTRv2 and VSD-MOT read the same capped det-db proposals; the CLIP teacher never runs."""
+    frames = tmp_path / "seq" / "img1"
+    frames.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    det_db = {}
+    for i in range(3):
+        pixels = rng.integers(0, 255, (96, 160, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(frames / f"{i + 1:06d}.jpg")
+        # five proposals per frame (x, y, w, h, score); --max-proposals keeps the best three
+        det_db[f"seq/img1/{i + 1:06d}.jpg"] = [
+            f"{10 + 20 * k},{10 + 5 * k},16,40,{0.9 - 0.1 * k:.1f}" for k in range(5)
+        ]
+    db_file = tmp_path / "det_db.json"
+    db_file.write_text(json.dumps(det_db))
+    base = REPO / "configs" / "vsd_mot" / "motrv2_r18_synthetic-lq_cpu.py"
+    vsd = REPO / "configs" / "vsd_mot" / "vsd-mot_r18_dcsd-dswr_synthetic-lq_cpu.py"
+    out = tmp_path / "fps.json"
+    argv = [str(base), str(vsd), "--frames", str(tmp_path / "seq"), "--warmup", "1"]
+    argv += ["--random-init-teachers", "--det-db", str(db_file), "--max-proposals", "3"]
+    argv += ["--out", str(out)]
+    assert tool.main(argv) == 0
+    assert "RANDOM-WEIGHT TEACHERS (speed only, outputs meaningless): CLIPTeacher" in (
+        capsys.readouterr().out
+    )
+    first, second = json.loads(out.read_text())["models"]
+    assert first["proposals_per_frame"] == second["proposals_per_frame"] == 3.0
+    # independent counts from the built models
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    init_default_scope("mmdet")
+    motrv2 = MODELS.build(Config.fromfile(str(base)).model)
+    vsd_cfg = Config.fromfile(str(vsd)).model
+    vsd_cfg.teacher.update(weights=None, allow_random_init=True)
+    vsd_mot = MODELS.build(vsd_cfg)
+
+    def count(module: nn.Module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    assert first["params"]["total"] == count(motrv2)
+    assert second["params"]["total"] == count(vsd_mot)
+    refiner = count(vsd_mot.student.query_refiner)
+    training_only = count(vsd_mot) - count(vsd_mot.student)  # CLIP tower + DCSD projection
+    assert training_only > 38_000_000  # CLIP RN50's image tower alone is 38.3 M
+    # what runs at inference: the baseline's parts plus the VSD student and DSWR, no teacher
+    assert second["params"]["inference"] - first["params"]["inference"] == refiner
+    assert second["params"]["inference"] <= second["params"]["total"] - training_only

@@ -10,7 +10,10 @@ Printed per model: FPS over the timed frames (frames / total time), median ms pe
 number of tracked boxes per frame (and of detections, for models that keep them, e.g. the crops a
 two-stage tracker embeds), and parameter counts: total, trainable (``requires_grad``) and *run at
 inference*: the parameters of the modules whose forward ran while tracking (forward hooks), plus
-``nn.Embedding`` tables and bare ``nn.Parameter`` attributes read directly by a module that ran.
+``nn.Embedding`` tables and bare ``nn.Parameter`` attributes read directly by a module that ran,
+plus every parameter that a torch operation read during the warm-up frames (a
+``TorchFunctionMode``; this catches weights read without their module's forward, e.g. the output
+projection inside ``nn.MultiheadAttention`` or a module used through its methods).
 A teacher used only in training (a distiller's) does not run, so a distilled student and its
 baseline report the same count. Then the FPS ratio of every model to the first.
 
@@ -22,6 +25,11 @@ everything near their prior, so for a fair speed run fix the number of detection
 ``--cfg-options`` go to every config that already has the parent of the key (``model.reid.arch``
 only changes configs with a ``model.reid``); what was applied where is printed.
 
+Trackers that read proposals from a det-db (MOTRv2's ``LoadDetDBProposals``) take the frames'
+det-db with ``--det-db`` (e.g. ``make_det_db.py det-txt`` over the benchmarked sequence), and
+``--max-proposals N`` keeps the N highest-scoring proposals of every frame, so that every model
+gets the same proposal queries; the mean number per frame is printed (``props``).
+
 Examples:
     python tools/analysis/benchmark_fps.py configs/tdt/ablation_r34-fpn_d512.py \
         configs/tdt/two_stage_r34_fpn_osnet.py \
@@ -30,6 +38,11 @@ Examples:
         model.detector.test_cfg.max_per_img=40 model.tracker.obj_score_thr=0
     python tools/analysis/benchmark_fps.py A.py a.pth B.py b.pth C.py c.pth --frames DIR \
         --out fps.json
+    python tools/analysis/benchmark_fps.py \
+        configs/vsd_mot/motrv2_r50_lqdancetrack-dancetrack-2to1.py \
+        configs/vsd_mot/vsd-mot_r50_dcsd-dswr_lqdancetrack-dancetrack-2to1.py \
+        --frames ../shared/assets/mot17_mini/train/MOT17-04-FRCNN --random-init-teachers \
+        --det-db work_dirs/mot17_mini_det_db.json --max-proposals 30
 """
 
 from __future__ import annotations
@@ -48,7 +61,7 @@ from typing import Any
 import mmcv
 import numpy as np
 import torch
-from mmcv.transforms import Compose
+from mmcv.transforms import BaseTransform, Compose
 from mmdet.registry import MODELS
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config, ConfigDict, DictAction
@@ -56,6 +69,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 from tqdm import tqdm
 
 import mmdistillmot  # noqa: F401  (registers the project's modules)
@@ -65,6 +80,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 #: Annotation loaders dropped from test pipelines (the benchmark has no ground truth).
 ANNOTATION_LOADERS = ("LoadAnnotations", "LoadTrackAnnotations")
+#: The det-db proposal loader (MOTRv2) that ``--det-db`` / ``--max-proposals`` configure.
+PROPOSAL_LOADER = "LoadDetDBProposals"
 
 
 class BenchmarkError(RuntimeError):
@@ -85,7 +102,9 @@ class ModelRun:
     times: list[float] = field(default_factory=list)
     tracked: list[int] = field(default_factory=list)
     detected: list[int] = field(default_factory=list)
+    proposals: list[int] = field(default_factory=list)
     ran: set[nn.Module] = field(default_factory=set)
+    read: set[int] = field(default_factory=set)
 
     @property
     def fps(self) -> float:
@@ -156,14 +175,41 @@ def find_frames(path: str, num_frames: int | None) -> list[str]:
     return files
 
 
+class FrameFromMemory(BaseTransform):
+    """Stands in for ``LoadImageFromFile``: the frame is already decoded in ``results['img']``.
+
+    Unlike mmdet's ``LoadImageFromNDArray`` it keeps ``img_path``, which det-db proposal lookups
+    (``LoadDetDBProposals``) key on.
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Add the shapes of the in-memory ``[H, W, 3]`` frame.
+
+        Args:
+            results: Holds ``img`` (``[H, W, 3]`` uint8) and ``img_path``.
+
+        Returns:
+            ``results`` with ``img_shape`` and ``ori_shape``.
+        """
+        results["img_shape"] = results["img"].shape[:2]
+        results["ori_shape"] = results["img"].shape[:2]
+        return results
+
+
 # ---------------------------------------------------------------------- config handling
 def _has_parent(cfg: Config, key: str) -> bool:
-    """Whether every dict on the path to ``key``'s parent exists in ``cfg``."""
+    """Whether every dict (or list item) on the path to ``key``'s parent exists in ``cfg``."""
     node: Any = cfg
     for part in key.split(".")[:-1]:
-        if not isinstance(node, dict | Config) or part not in node:
+        if isinstance(node, list | tuple):
+            # list indices, as mmengine's merge_from_dict takes them (``pipeline.0.scale``)
+            if not part.isdigit() or int(part) >= len(node):
+                return False
+            node = node[int(part)]
+        elif isinstance(node, dict | Config) and part in node:
+            node = node[part]
+        else:
             return False
-        node = node[part]
     return isinstance(node, dict | Config)
 
 
@@ -210,26 +256,36 @@ def allow_random_teachers(node: Any) -> list[str]:
     return found
 
 
-def benchmark_pipeline(cfg: Config) -> tuple[Compose, bool]:
+def benchmark_pipeline(
+    cfg: Config, det_db: str | None = None, max_proposals: int | None = None
+) -> tuple[Compose, bool]:
     """The config's test pipeline reading in-memory frames, without annotation loading.
 
     Args:
         cfg: The loaded config.
+        det_db: Replaces the det-db file of every ``LoadDetDBProposals`` step.
+        max_proposals: Sets their ``max_num`` (highest scores kept).
 
     Returns:
         The composed pipeline and whether it packs tracking inputs (``PackTrackInputs``).
     """
     steps = get_test_pipeline_cfg(cfg)
 
-    def convert(transforms: Iterable[dict]) -> list[dict]:
-        out = []
+    def convert(transforms: Iterable[dict]) -> list[dict | BaseTransform]:
+        out: list[dict | BaseTransform] = []
         for transform in transforms:
             transform = ConfigDict(transform)
             kind = str(transform.get("type", ""))
             if kind.split(".")[-1] in ANNOTATION_LOADERS:
                 continue
             if kind.split(".")[-1] == "LoadImageFromFile":
-                transform = ConfigDict(type="mmdet.LoadImageFromNDArray")
+                out.append(FrameFromMemory())
+                continue
+            if kind.split(".")[-1] == PROPOSAL_LOADER:
+                if det_db is not None:
+                    transform.det_db = det_db
+                if max_proposals is not None:
+                    transform.max_num = max_proposals
             if isinstance(transform.get("transforms"), list):
                 transform.transforms = convert(transform.transforms)
             out.append(transform)
@@ -248,6 +304,8 @@ def build_run(
     options: dict[str, Any] | None,
     random_init_teachers: bool,
     device: torch.device,
+    det_db: str | None = None,
+    max_proposals: int | None = None,
 ) -> ModelRun:
     """Build one model, its pipeline and the notes printed about it."""
     cfg = Config.fromfile(config)
@@ -272,17 +330,43 @@ def build_run(
         notes.append("no checkpoint: random initialisation (speed only)")
     model.cfg = cfg
     model.to(device).eval()
-    pipeline, is_track = benchmark_pipeline(cfg)
+    pipeline, is_track = benchmark_pipeline(cfg, det_db, max_proposals)
     name = f"{chr(ord('A') + index)}: {osp.splitext(osp.basename(config))[0]}"
     return ModelRun(name, config, checkpoint, model, pipeline, is_track, notes)
 
 
-def count_parameters(model: nn.Module, ran: set[nn.Module]) -> dict[str, int]:
+class ParameterReads(TorchFunctionMode):
+    """Records which of the watched parameters any torch operation receives.
+
+    Args:
+        model: The model whose parameters are watched.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.watched = {id(param) for param in model.parameters()}
+        self.read: set[int] = set()
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        for leaf in tree_flatten((args, kwargs))[0]:
+            if isinstance(leaf, torch.Tensor) and id(leaf) in self.watched:
+                self.read.add(id(leaf))
+        return func(*args, **kwargs)
+
+
+def count_parameters(
+    model: nn.Module, ran: set[nn.Module], read: set[int] | None = None
+) -> dict[str, int]:
     """Total, trainable and run-at-inference parameter counts (shared tensors counted once).
 
     Args:
         model: The model.
         ran: Modules whose forward ran while tracking.
+        read: ``id()`` of parameters that torch operations read (``ParameterReads``); they
+            count as run at inference too.
 
     Returns:
         ``total``, ``trainable`` and ``inference`` counts.
@@ -300,12 +384,24 @@ def count_parameters(model: nn.Module, ran: set[nn.Module]) -> dict[str, int]:
             seen.add(id(param))
             total += param.numel()
             trainable += param.numel() if param.requires_grad else 0
-            inference += param.numel() if used else 0
+            inference += param.numel() if used or id(param) in (read or ()) else 0
     return dict(total=total, trainable=trainable, inference=inference)
 
 
 def _count(instances: Any) -> int:
     return 0 if instances is None else len(instances)
+
+
+def _num_proposals(packed: dict) -> int | None:
+    """Number of det-db proposals packed for the frame (None when the pipeline has none)."""
+    sample = packed.get("data_samples")
+    if sample is None:
+        return None
+    frames = list(sample) if hasattr(sample, "video_data_samples") else [sample]
+    if not frames:
+        return None
+    proposals = frames[0].metainfo.get("det_proposals")
+    return None if proposals is None else len(proposals)
 
 
 def run_frame(run: ModelRun, image: np.ndarray, path: str, frame_id: int, num_frames: int) -> float:
@@ -325,7 +421,8 @@ def run_frame(run: ModelRun, image: np.ndarray, path: str, frame_id: int, num_fr
         )
     else:
         data = dict(img=image, img_path=path, img_id=frame_id, ori_shape=image.shape[:2])
-    batch = pseudo_collate([run.pipeline(data)])
+    packed = run.pipeline(data)
+    batch = pseudo_collate([packed])
     with torch.no_grad():
         (output,) = run.model.test_step(batch)
     if device.type == "cuda":
@@ -335,6 +432,9 @@ def run_frame(run: ModelRun, image: np.ndarray, path: str, frame_id: int, num_fr
     run.tracked.append(_count(sample.get("pred_track_instances", sample.get("pred_instances"))))
     if run.is_track and "pred_instances" in sample:
         run.detected.append(_count(sample.pred_instances))
+    num_proposals = _num_proposals(packed)
+    if num_proposals is not None:
+        run.proposals.append(num_proposals)
     return elapsed
 
 
@@ -350,10 +450,14 @@ def benchmark(runs: list[ModelRun], frames: list[str], warmup: int) -> None:
     try:
         for frame_id in tqdm(range(min(warmup, len(frames))), desc="warm-up", unit="frame"):
             for run in runs:
-                run_frame(run, images[frame_id], frames[frame_id], frame_id, len(frames))
+                # untimed: record the parameters every operation reads
+                with ParameterReads(run.model) as reads:
+                    run_frame(run, images[frame_id], frames[frame_id], frame_id, len(frames))
+                run.read |= reads.read
         for run in runs:
             run.tracked.clear()
             run.detected.clear()
+            run.proposals.clear()
         # the timed pass starts again at frame 0: every tracker starts a new video
         for frame_id in tqdm(range(len(frames)), desc="timed", unit="frame"):
             shift = frame_id % len(runs)
@@ -369,7 +473,7 @@ def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dic
     """Print the table and return it as a dict."""
     rows = []
     for run in runs:
-        params = count_parameters(run.model, run.ran)
+        params = count_parameters(run.model, run.ran, run.read)
         rows.append(
             dict(
                 name=run.name,
@@ -379,6 +483,7 @@ def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dic
                 median_ms=1000 * statistics.median(run.times),
                 tracked_per_frame=float(np.mean(run.tracked)) if run.tracked else 0.0,
                 detections_per_frame=float(np.mean(run.detected)) if run.detected else None,
+                proposals_per_frame=float(np.mean(run.proposals)) if run.proposals else None,
                 params=params,
                 notes=run.notes,
             )
@@ -392,7 +497,7 @@ def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dic
         for note in row["notes"]:
             print(f"  {row['name']}: {note}")
     header = (
-        f"{'model':<42}{'FPS':>8}{'ms/frame':>10}{'tracks':>8}{'dets':>7}"
+        f"{'model':<42}{'FPS':>8}{'ms/frame':>10}{'tracks':>8}{'dets':>7}{'props':>7}"
         f"{'params':>10}{'trainable':>11}{'inference':>11}"
     )
     print(header)
@@ -400,9 +505,10 @@ def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dic
     for row in rows:
         p = row["params"]
         dets = "-" if row["detections_per_frame"] is None else f"{row['detections_per_frame']:.1f}"
+        props = "-" if row["proposals_per_frame"] is None else f"{row['proposals_per_frame']:.1f}"
         print(
             f"{row['name']:<42}{row['fps']:>8.3f}{row['median_ms']:>10.1f}"
-            f"{row['tracked_per_frame']:>8.1f}{dets:>7}"
+            f"{row['tracked_per_frame']:>8.1f}{dets:>7}{props:>7}"
             f"{p['total'] / 1e6:>9.2f}M{p['trainable'] / 1e6:>10.2f}M{p['inference'] / 1e6:>10.2f}M"
         )
     first = rows[0]
@@ -442,6 +548,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=DictAction,
         help="key=value overrides, applied to every config that has the key's parent",
     )
+    parser.add_argument(
+        "--det-db", help="det-db JSON of the frames for LoadDetDBProposals (MOTRv2's proposals)"
+    )
+    parser.add_argument(
+        "--max-proposals",
+        type=int,
+        help="keep this many highest-scoring proposals per frame (the same for every model)",
+    )
     parser.add_argument("--out", help="also write the results to this JSON file")
     return parser.parse_args(argv)
 
@@ -453,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
         frames = find_frames(args.frames, args.num_frames)
         if args.warmup < 0:
             raise BenchmarkError("--warmup must be >= 0.")
+        if args.det_db is not None and not osp.isfile(args.det_db):
+            raise BenchmarkError(f"--det-db '{args.det_db}' does not exist.")
+        if args.max_proposals is not None and args.max_proposals < 1:
+            raise BenchmarkError("--max-proposals must be >= 1.")
         device = torch.device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise BenchmarkError("--device cuda, but CUDA is not available.")
@@ -462,7 +580,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = [
-        build_run(i, config, checkpoint, args.cfg_options, args.random_init_teachers, device)
+        build_run(
+            i,
+            config,
+            checkpoint,
+            args.cfg_options,
+            args.random_init_teachers,
+            device,
+            args.det_db,
+            args.max_proposals,
+        )
         for i, (config, checkpoint) in enumerate(pairs)
     ]
     benchmark(runs, frames, args.warmup)

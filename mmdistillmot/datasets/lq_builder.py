@@ -54,7 +54,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mmdistillmot.datasets.mot_files import MOTFormatError, read_mot_file, read_seqinfo
+from mmdistillmot.datasets.mot_cocovid import sequences_to_cocovid
+from mmdistillmot.datasets.mot_files import MOTFormatError, read_seqinfo
 from mmdistillmot.datasets.transforms.degradation import (
     DegradationSettings,
     RealESRGANDegradation,
@@ -62,7 +63,6 @@ from mmdistillmot.datasets.transforms.degradation import (
 from mmdistillmot.datasets.transforms.degradation.real_esrgan_degradation import derive_seed
 
 __all__ = [
-    "MOT_CLASSES",
     "MOT_PAPER_SPLIT",
     "PAPER_TRAIN_RATIO",
     "BuildConfig",
@@ -71,7 +71,6 @@ __all__ = [
     "discover_sequences",
     "retain_freed_memory",
     "select_sequences",
-    "sequences_to_cocovid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,23 +91,6 @@ MOT_PAPER_SPLIT: dict[str, tuple[str, ...]] = {
 #: MOT17 ships every video three times (one per public detector) with identical frames; a
 #: paper-split name picks the first copy found in this order.
 DETECTOR_PREFERENCE = ("FRCNN", "SDP", "DPM")
-
-#: MOTChallenge classes, as mmdet's ``mot2coco`` lists them in every CocoVID file.
-MOT_CLASSES: tuple[str, ...] = (
-    "pedestrian",
-    "person_on_vehicle",
-    "car",
-    "bicycle",
-    "motorbike",
-    "non_mot_vehicle",
-    "static_person",
-    "distractor",
-    "occluder",
-    "occluder_on_ground",
-    "occluder_full",
-    "reflection",
-    "crowd",
-)
 
 SPLITS = ("train", "val")
 MANIFEST_VERSION = 1
@@ -392,101 +374,6 @@ def _run_tasks(
         bar.close()
 
 
-# ----------------------------------------------------------------------------- CocoVID
-
-
-def _sequence_cocovid(
-    seq_dir: Path, prefix: str
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-    """One sequence as a CocoVID video, its images and its annotations per MOT frame number."""
-    info_path = seq_dir / "seqinfo.ini"
-    info = read_seqinfo(info_path)
-    names = sorted(p.name for p in (seq_dir / info.im_dir).glob(f"*{info.im_ext}"))
-    if len(names) != info.seq_length:
-        raise MOTFormatError(
-            info_path, None, f"seqLength={info.seq_length} but {len(names)} images found"
-        )
-    video = dict(name=seq_dir.name, fps=info.frame_rate, width=info.im_width, height=info.im_height)
-    images = []
-    for frame_id, name in enumerate(names):
-        stem = Path(name).stem
-        if not stem.isdigit():
-            raise MOTFormatError(seq_dir / info.im_dir / name, None, "not a frame number")
-        images.append(
-            dict(
-                file_name=f"{prefix}/{info.im_dir}/{name}",
-                height=info.im_height,
-                width=info.im_width,
-                frame_id=frame_id,
-                mot_frame_id=int(stem),
-            )
-        )
-    per_frame: dict[int, list[dict[str, Any]]] = {}
-    gt_path = seq_dir / "gt" / "gt.txt"
-    if gt_path.is_file():
-        gt = read_mot_file(gt_path, "gt")
-        mot16 = gt.style == "mot16"  # MOT15 gt has no class, flag or visibility column
-        for row in gt.rows:
-            x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
-            per_frame.setdefault(int(row["frame"]), []).append(
-                dict(
-                    category_id=int(row["class_id"]) if mot16 else 1,
-                    bbox=[x, y, w, h],
-                    area=w * h,
-                    iscrowd=False,
-                    visibility=float(row["visibility"]) if mot16 else 1.0,
-                    mot_instance_id=int(row["id"]),
-                    mot_conf=float(row["conf"]) if mot16 else 1.0,
-                )
-            )
-    return video, images, per_frame
-
-
-def sequences_to_cocovid(entries: Sequence[tuple[Path, str]]) -> dict[str, Any]:
-    """One CocoVID dictionary over several sequences, with mmdet ``mot2coco``'s conventions.
-
-    Video, image and annotation ids count from 1; ``instance_id`` counts from 0 and is unique
-    over the file (MOT ids repeat across sequences); ``frame_id`` counts from 0 and
-    ``mot_frame_id`` is the file's frame number; all 13 MOTChallenge categories are listed.
-
-    Args:
-        entries: ``(sequence folder, file-name prefix)`` pairs; image ``file_name`` is
-            ``<prefix>/<imDir>/<image>``.
-
-    Returns:
-        Dict with ``categories``, ``videos``, ``images``, ``annotations``, ``num_instances``.
-    """
-    out: dict[str, Any] = {
-        "categories": [dict(id=i + 1, name=n) for i, n in enumerate(MOT_CLASSES)],
-        "videos": [],
-        "images": [],
-        "annotations": [],
-    }
-    instances = 0
-    for video_id, (seq_dir, prefix) in enumerate(entries, start=1):
-        video, images, per_frame = _sequence_cocovid(seq_dir, prefix)
-        out["videos"].append(dict(id=video_id, **video))
-        instance_of: dict[int, int] = {}
-        for image in images:
-            image_id = len(out["images"]) + 1
-            out["images"].append(dict(id=image_id, video_id=video_id, **image))
-            for ann in per_frame.get(image["mot_frame_id"], []):
-                if ann["mot_instance_id"] not in instance_of:
-                    instance_of[ann["mot_instance_id"]] = instances
-                    instances += 1
-                out["annotations"].append(
-                    dict(
-                        id=len(out["annotations"]) + 1,
-                        image_id=image_id,
-                        video_id=video_id,
-                        instance_id=instance_of[ann["mot_instance_id"]],
-                        **ann,
-                    )
-                )
-    out["num_instances"] = instances
-    return out
-
-
 # ----------------------------------------------------------------------------- the build
 
 
@@ -724,7 +611,11 @@ def _write_annotation_lists(
             pairs = [(seq.name, "lq" if seq.name in set(low) else "hq") for seq in chosen]
         entries = [(dst / q / split / n, f"{q}/{split}/{n}") for n, q in pairs]
         path = dst / "annotations" / f"{split}_{name}_cocoformat.json"
-        _atomic_write_json(_guard(path, dst, sources), sequences_to_cocovid(entries), compact=True)
+        _atomic_write_json(
+            _guard(path, dst, sources),
+            sequences_to_cocovid(entries, categories="all"),
+            compact=True,
+        )
         lists[f"{split}_{name}"] = {
             "file": path.relative_to(dst).as_posix(),
             "lq": [n for n, q in pairs if q == "lq"],

@@ -5,13 +5,13 @@ Entry point: :func:`generate_synthetic_mot` (the tool
 per module: ``appearance`` (who looks how), ``camera`` (ground-plane projection), ``motion``
 (walking trajectories), ``scene`` (background, scenery, lighting, jitter), ``render`` (figures
 and the owner map that gives visibility), ``sequence`` (frames and ground truth), ``detections``
-(public detections), ``writer`` (MOTChallenge layout), ``reid`` (Market-1501-like split),
-``cocovid`` (mot2coco-style json) and ``generator`` (the whole dataset).
+(public detections), ``writer`` (MOTChallenge layout), ``reid`` (Market-1501-like split)
+and ``generator`` (the whole dataset).
 """
 
+from ..mot_cocovid import mot_split_to_cocovid, write_cocovid
 from .appearance import Appearance, IdentitySampler, sample_appearance, sample_lookalike
 from .camera import GroundCamera
-from .cocovid import mot_split_to_cocovid, write_cocovid
 from .detections import DetectionNoise, noisy_detections
 from .generator import MANIFEST_NAME, SyntheticMOTConfig, generate_synthetic_mot
 from .motion import MotionConfig, WalkerTrack, WalkingArea, simulate_walkers

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..mot_cocovid import write_cocovid
 from .appearance import IdentitySampler
-from .cocovid import write_cocovid
 from .detections import noisy_detections
 from .motion import MotionConfig, simulate_walkers
 from .reid import ReIDConfig, generate_reid_split

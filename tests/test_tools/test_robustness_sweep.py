@@ -55,6 +55,33 @@ def test_find_metric_and_outputs(tmp_path: Path) -> None:
     assert Path(png_path).stat().st_size > 0
 
 
+def test_compare_reads_written_sweeps_and_names_bad_files(tmp_path: Path) -> None:
+    one = [dict(severity=0.0, HOTA=0.5, MOTA=0.4, IDF1=0.6),
+           dict(severity=1.0, HOTA=0.2, MOTA=0.1, IDF1=0.3)]  # fmt: skip
+    two = [dict(severity=0.0, HOTA=0.3, MOTA=0.2, IDF1=0.1)]
+    a, _ = sweep.write_outputs(one, str(tmp_path / "a"), "a")
+    b, _ = sweep.write_outputs(two, str(tmp_path / "b"), "b")
+    assert sweep.read_sweep_csv(a) == one  # what the sweep writes, the comparison reads back
+    assert sweep.main(["--compare", f"student={a}", f"iou={b}", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "robustness_comparison.csv") as f:
+        long = list(csv.DictReader(f))
+    assert [(r["tracker"], float(r["IDF1"])) for r in long] == [
+        ("student", 0.6), ("student", 0.3), ("iou", 0.1),
+    ]  # fmt: skip
+    assert (tmp_path / "robustness_comparison.png").stat().st_size > 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("severity,HOTA,MOTA\n0,0.1,0.2\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: missing column\(s\) \['IDF1'\]"):
+        sweep.read_sweep_csv(str(bad))
+    bad.write_text("severity,HOTA,MOTA,IDF1\n0,0.1,0.2,0.3\n0.5,x,0.2,0.3\n")
+    with pytest.raises(ValueError, match=r"bad\.csv:3:"):
+        sweep.read_sweep_csv(str(bad))
+    with pytest.raises(SystemExit, match="LABEL=CSV"):
+        sweep.main(["--compare", a])
+    with pytest.raises(SystemExit, match="CONFIG and CHECKPOINT"):
+        sweep.main([])
+
+
 @pytest.mark.slow
 def test_sweep_end_to_end_on_synthetic(tmp_path: Path, tiny_synthetic_mot: Path) -> None:
     config = REPO / "configs" / "tdt" / "tdt_r18_fpn_iou-only_synthetic.py"

@@ -6,10 +6,16 @@ image is loaded (inside ``TransformBroadcaster`` for video pipelines), with
 degradation and every tracker sees the same frames. Severity 0 is the clean set. The model is
 tested with mmengine's Runner exactly as ``tools/test.py`` does.
 
-Example:
+Several trackers in one picture: sweep each, then ``--compare`` their CSV files (one panel per
+metric, one line per tracker); no config or checkpoint is needed then.
+
+Examples:
     python tools/analysis/robustness_sweep.py configs/tdt/tdt_r18_fpn_embed_synthetic.py \
-        work_dirs/demo/student/epoch_4.pth --severities 0 0.25 0.5 0.75 1 \
-        --out work_dirs/robustness
+        work_dirs/demo/student/epoch_5.pth --severities 0 0.25 0.5 0.75 1 \
+        --out work_dirs/robustness/one-stage
+    python tools/analysis/robustness_sweep.py --out work_dirs/robustness --compare \
+        one-stage=work_dirs/robustness/one-stage/robustness.csv \
+        iou-only=work_dirs/robustness/iou-only/robustness.csv
 """
 
 from __future__ import annotations
@@ -105,19 +111,109 @@ def write_outputs(rows: list[dict], out_dir: str, title: str) -> tuple[str, str]
     return csv_path, png_path
 
 
+def read_sweep_csv(path: str) -> list[dict]:
+    """Rows of a ``robustness.csv`` written by this tool, as floats.
+
+    Raises:
+        ValueError: the file misses a column (the message names the file and the column) or
+            holds a value that is not a number (file and line).
+    """
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("severity", *METRICS) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                rows.append({k: float(row[k]) for k in ("severity", *METRICS)})
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}:{line}: {err}") from None
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def write_comparison(curves: dict[str, list[dict]], out_dir: str) -> tuple[str, str]:
+    """Plot several trackers' sweeps: one panel per metric, one line per tracker.
+
+    Args:
+        curves: tracker label -> rows of :func:`read_sweep_csv`.
+        out_dir: folder for ``robustness_comparison.png`` and ``.csv`` (long format: tracker,
+            severity, metrics).
+
+    Returns:
+        ``(csv_path, png_path)``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, "robustness_comparison.csv")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["tracker", "severity", *METRICS])
+        writer.writeheader()
+        for label, rows in curves.items():
+            writer.writerows({"tracker": label, **row} for row in rows)
+    png_path = os.path.join(out_dir, "robustness_comparison.png")
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.0 * len(METRICS), 3.4), sharex=True)
+    for ax, name in zip(axes, METRICS):
+        for label, rows in curves.items():
+            ax.plot(
+                [row["severity"] for row in rows],
+                [100 * row[name] for row in rows],
+                marker="o",
+                label=label,
+            )
+        ax.set_title(name)
+        ax.set_xlabel("degradation severity")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return csv_path, png_path
+
+
+def compare(pairs: list[str], out_dir: str) -> int:
+    """``--compare LABEL=CSV ...``: read the sweeps and write the comparison plot and CSV."""
+    curves: dict[str, list[dict]] = {}
+    for pair in pairs:
+        label, sep, path = pair.partition("=")
+        if not sep or not label or not path:
+            sys.exit(f"error: --compare takes LABEL=CSV pairs, got '{pair}'")
+        if not os.path.isfile(path):
+            sys.exit(f"error: '{path}' (for {label}) does not exist")
+        try:
+            curves[label] = read_sweep_csv(path)
+        except ValueError as err:
+            sys.exit(f"error: {err}")
+    csv_path, png_path = write_comparison(curves, out_dir)
+    print(f"wrote {csv_path} and {png_path}")
+    return 0
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="tracking config (its test set is degraded)")
-    parser.add_argument("checkpoint", help="checkpoint to test")
+    parser.add_argument("config", nargs="?", help="tracking config (its test set is degraded)")
+    parser.add_argument("checkpoint", nargs="?", help="checkpoint to test")
     parser.add_argument("--severities", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--seed", type=int, default=0, help="degradation seed")
     parser.add_argument("--out", default="work_dirs/robustness", help="output folder")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=CSV",
+        help="plot earlier sweeps side by side instead of running one",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return compare(args.compare, args.out)
+    if args.config is None or args.checkpoint is None:
+        sys.exit("error: give CONFIG and CHECKPOINT (or --compare LABEL=CSV ...)")
     if not os.path.isfile(args.config):
         sys.exit(f"error: config '{args.config}' does not exist")
     if not os.path.isfile(args.checkpoint):

@@ -116,6 +116,7 @@ def test_reports_a_row_per_config_with_positive_times(
         assert row["last_loss"] == pytest.approx(row["last_loss"])  # finite, not NaN
     assert rows[0]["overhead_vs_first"] == 1.0
     assert rows[1]["overhead_vs_first"] == pytest.approx(rows[1]["median_s"] / rows[0]["median_s"])
+    assert rows[1]["min_overhead_vs_first"] == pytest.approx(rows[1]["min_s"] / rows[0]["min_s"])
     # the options went only where their parent exists
     assert any("model.bbox_head.num_identities" in n for n in rows[0]["notes"])
     assert not any("model.student" in n for n in rows[0]["notes"])

@@ -10,13 +10,15 @@ step to step, so a change of machine load hits all of them alike.
 
 Printed per model: median, mean and min seconds per step over the timed steps, peak memory of a
 step, parameter counts (total, trainable), and the ratio of its median to the first config's
-median (the training-step overhead, e.g. of a distillation teacher over the plain student).
+median (the training-step overhead, e.g. of a distillation teacher over the plain student), with
+the ratio of the fastest steps beside it (the least disturbed by other processes' load).
 
 Peak memory of a step: on CUDA, ``torch.cuda.max_memory_allocated`` during the step minus the
 memory allocated before it. On CPU, the process's resident-set high-water mark (``VmHWM``,
 reset before every step through ``/proc/self/clear_refs``) minus the resident set before the
-step; where the reset is not allowed, the growth of ``ru_maxrss`` is reported instead, which is
-only a lower bound after the first step (printed).
+step, after glibc's ``malloc_trim`` has returned freed heap pages (memory the allocator keeps
+mapped would otherwise hide part of the step's peak); where the reset is not allowed, the growth
+of ``ru_maxrss`` is reported instead, which is only a lower bound after the first step (printed).
 
 Teachers need their weight files unless ``--random-init-teachers`` is given: random weights cost
 the same time (same architecture, same input size), which is all this tool measures.
@@ -33,7 +35,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import ctypes
 import json
 import os.path as osp
 import resource
@@ -75,6 +79,12 @@ __all__ = [
 ]
 
 
+def _malloc_trim() -> None:
+    """Return free heap memory to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 class StepMemory:
     """Peak memory of one training step, in bytes above what was in use before it.
 
@@ -111,6 +121,9 @@ class StepMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._before = torch.cuda.memory_allocated(self.device)
         elif self.method == "VmHWM":
+            # give freed heap pages back first, so that the resident set before the step is
+            # what is alive (weights, optimizer state) and the step's own peak shows above it
+            _malloc_trim()
             with open("/proc/self/clear_refs", "w") as file:
                 file.write("5")
             self._before = self._status_kib("VmRSS") * 1024
@@ -307,7 +320,8 @@ def report(runs: list[StepRun], device: torch.device, memory_method: str) -> dic
     Returns:
         ``device``, ``torch_threads``, ``memory_method`` and one row per model with
         ``median_s``, ``mean_s``, ``min_s``, ``peak_mib``, ``params``, ``trainable``,
-        ``overhead_vs_first`` (median ratio) and ``notes``.
+        ``overhead_vs_first`` (ratio of medians), ``min_overhead_vs_first`` (ratio of the
+        fastest steps) and ``notes``.
     """
     rows: list[dict[str, Any]] = []
     for run in runs:
@@ -329,6 +343,8 @@ def report(runs: list[StepRun], device: torch.device, memory_method: str) -> dic
         )
     for row in rows:
         row["overhead_vs_first"] = row["median_s"] / rows[0]["median_s"]
+        # the fastest step is the least disturbed by other processes on a shared machine
+        row["min_overhead_vs_first"] = row["min_s"] / rows[0]["min_s"]
     print(
         f"\n{rows[0]['steps']} timed steps per model, {len(runs[0].batches)} batch(es), "
         f"device {device}, torch threads {torch.get_num_threads()}, memory: {memory_method}"
@@ -338,7 +354,7 @@ def report(runs: list[StepRun], device: torch.device, memory_method: str) -> dic
             print(f"  {row['name']}: {note}")
     header = (
         f"{'model':<46}{'median s':>10}{'mean s':>9}{'min s':>8}{'peak MiB':>10}"
-        f"{'params':>10}{'trainable':>11}{'x first':>9}"
+        f"{'params':>10}{'trainable':>11}{'x first':>9}{'(min)':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -347,6 +363,7 @@ def report(runs: list[StepRun], device: torch.device, memory_method: str) -> dic
             f"{row['name']:<46}{row['median_s']:>10.3f}{row['mean_s']:>9.3f}{row['min_s']:>8.3f}"
             f"{row['peak_mib']:>10.0f}{row['params'] / 1e6:>9.2f}M"
             f"{row['trainable'] / 1e6:>10.2f}M{row['overhead_vs_first']:>9.2f}"
+            f"{row['min_overhead_vs_first']:>8.2f}"
         )
     if memory_method == "ru_maxrss":
         print("peak MiB: growth of the process high-water mark, a lower bound after the first")

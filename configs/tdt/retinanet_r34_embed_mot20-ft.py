@@ -6,11 +6,15 @@
 # The paper gives no fine-tuning schedule: 10K iterations at a tenth of the lr (warm-up 500,
 # cosine) are ours.
 #
-# Data: mot2coco.py on data/MOT20 (configs/_base_/datasets/mot20_track.py), then the store:
+# Data: mmdet's mot2coco.py on data/MOT20 (as in configs/_base_/datasets/mot17_track.py, with
+# MOT20), then the store:
 #   python tools/distill/extract_teacher_embeddings.py configs/tdt/teachers/osnet_ain_x1_0_msmt17.py \
 #       data/MOT20/annotations/train_cocoformat.json data/MOT20/train \
 #       data/MOT20/teacher_stores/osnet_ain_x1_0_msmt17/train
-_base_ = ["./retinanet_r34_embed.py", "../_base_/datasets/mot20_track.py"]
+# The MOT17 test config (model + MOTChallenge test loader) with MOT20's root, threshold, frame
+# rate, training set and output folder.
+_base_ = ["./retinanet_r34_embed_mot17-test.py"]
+mot20_root = "data/MOT20/"
 load_from = "work_dirs/retinanet_r34_embed/iter_500000.pth"
 model = dict(
     detector=dict(backbone=dict(init_cfg=None)),  # weights come from load_from
@@ -22,7 +26,7 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type="CocoDataset",
-        data_root=_base_.mot20_root,
+        data_root=mot20_root,
         ann_file=mot20_train_ann,
         data_prefix=dict(img="train/"),
         metainfo=dict(classes=("pedestrian",)),
@@ -32,8 +36,8 @@ train_dataloader = dict(
             dict(type="LoadAnnotations", with_bbox=True),
             dict(
                 type="LoadTeacherEmbeddings",
-                store_dir=_base_.mot20_root + "teacher_stores/" + _base_.teacher_name + "/train",
-                ann_file=_base_.mot20_root + mot20_train_ann,
+                store_dir=mot20_root + "teacher_stores/" + _base_.teacher_name + "/train",
+                ann_file=mot20_root + mot20_train_ann,
                 expected_teacher=_base_.expected_teacher,
             ),
             dict(type="KeepTeacherEmbedsAligned", transforms=_base_.train_transforms),
@@ -44,8 +48,8 @@ train_dataloader = dict(
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
-test_dataloader = dict(_delete_=True, **_base_.mot20_test_dataloader)
-test_evaluator = dict(_delete_=True, **_base_.mot20_test_evaluator)
+test_dataloader = dict(dataset=dict(data_root=mot20_root))
+test_evaluator = dict(outfile_prefix="./work_dirs/tdt_mot20_test_results")
 
 max_iters = 10000
 warmup_iters = 500

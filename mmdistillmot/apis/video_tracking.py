@@ -8,9 +8,13 @@ Public detections (MOTChallenge's public-detection protocol): the tracker associ
 boxes instead of the model's own. Their appearance embeddings come from the model:
 
 * a model with a Re-ID network on crops (``TwoStageTracker``) embeds the public boxes directly;
-* a one-stage model (``TDT``) runs its detector with a low score threshold and gives each public
-  box the embedding of the predicted box that overlaps it most; a public box that no prediction
-  overlaps by at least ``min_iou`` is dropped (its appearance is unknown).
+* a one-stage model (``TDT``) runs its detector without score threshold and without NMS (every
+  anchor's regressed box is a candidate, up to ``max_candidates``) and gives each public box the
+  embedding of the candidate that overlaps it most; a public box that no candidate overlaps by at
+  least ``min_iou`` is dropped (its appearance is unknown).
+
+Either way the tracker reports the public boxes themselves (``output_boxes='detection'``, not the
+Kalman-filtered boxes), as the protocol requires: every output box is one of the given boxes.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from mmdet.apis.inference import build_test_pipeline
 from mmdet.structures.bbox import bbox_overlaps, scale_boxes
 from mmengine.config import Config
 from mmengine.dataset import default_collate
+from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdistillmot.datasets.mot_files import read_mot_file
@@ -42,7 +47,8 @@ class FrameSource:
     """Frames of a video file or of a folder of images (sorted by name), as BGR uint8 arrays.
 
     Args:
-        path: A video file readable by OpenCV, or a folder of images.
+        path: A video file readable by OpenCV, a folder of images, or a MOTChallenge sequence
+            folder (its ``img1`` is read).
     """
 
     path: str
@@ -51,6 +57,8 @@ class FrameSource:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"input '{self.path}' does not exist")
         self.is_folder = os.path.isdir(self.path)
+        if self.is_folder and os.path.isdir(os.path.join(self.path, "img1")):
+            self.path = os.path.join(self.path, "img1")  # a MOTChallenge sequence folder
         if self.is_folder:
             self.files = sorted(
                 f for f in os.listdir(self.path) if f.lower().endswith(IMAGE_EXTENSIONS)
@@ -91,7 +99,21 @@ class FrameSource:
 
 
 def load_public_detections(path: str, min_score: float = -np.inf) -> dict[int, np.ndarray]:
-    """Read a MOTChallenge ``det.txt``: frame (1-based) -> [N, 5] ``x1, y1, x2, y2, score``."""
+    """Read a MOTChallenge ``det.txt``: frame (1-based) -> [N, 5] ``x1, y1, x2, y2, score``.
+
+    Args:
+        path: The detection file (``frame, -1, x, y, w, h, score[, ...]`` per line).
+        min_score: Detections scoring below are left out.
+
+    Returns:
+        Per frame that has detections, an [N, 5] float64 array.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MOTFormatError: A malformed line (the message names file and line).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"detection file '{path}' does not exist")
     rows = read_mot_file(path, kind="det").rows
     rows = rows[rows["conf"] >= min_score]
     boxes = np.stack(
@@ -109,7 +131,9 @@ class VideoTracker:
         checkpoint: Checkpoint path (or None when the config's parts load their own weights).
         device: ``'cpu'`` or ``'cuda:0'``.
         cfg_options: Config overrides.
-        min_iou: Public detections: least overlap with a prediction to borrow its embedding.
+        min_iou: Public detections (one-stage models): least IoU with a candidate box to borrow
+            its embedding.
+        max_candidates: Public detections (one-stage models): candidate boxes kept per frame.
     """
 
     def __init__(
@@ -119,17 +143,22 @@ class VideoTracker:
         device: str = "cpu",
         cfg_options: dict | None = None,
         min_iou: float = 0.5,
+        max_candidates: int = 1000,
     ) -> None:
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
+        # mmdet's init_track_model builds in whatever scope is current; a script has none yet
+        init_default_scope(cfg.get("default_scope", "mmdet"))
         self.model = init_track_model(cfg, checkpoint, device=device)
         self.pipeline = build_test_pipeline(self.model.cfg)
         self.min_iou = min_iou
+        self.max_candidates = max_candidates
 
     def _prepare(self, image: np.ndarray, frame_id: int, video_len: int) -> dict:
+        # uint8, as LoadImageFromFile gives tools/test.py
         data = dict(
-            img=[image.astype(np.float32)],
+            img=[image],
             frame_id=[frame_id],
             ori_shape=[image.shape[:2]],
             img_id=[frame_id + 1],
@@ -156,7 +185,18 @@ class VideoTracker:
     def track_public(
         self, image: np.ndarray, frame_id: int, video_len: int, detections: np.ndarray
     ) -> InstanceData:
-        """Track one frame's public detections ([N, 5] xyxy + score) with the model's embeddings."""
+        """Track one frame's public detections with the model's embeddings.
+
+        Args:
+            image: BGR frame [H, W, 3] uint8.
+            frame_id: 0-based index in the video (0 resets the tracker).
+            video_len: Number of frames of the video.
+            detections: [N, 5] ``x1, y1, x2, y2, score`` in frame pixels.
+
+        Returns:
+            ``bboxes`` [M, 4] (each one of ``detections``' boxes), ``scores`` [M],
+            ``instances_id`` [M].
+        """
         model = self.model
         if not hasattr(model, "tracker") or not hasattr(model.tracker, "track_detections"):
             raise TypeError(
@@ -177,8 +217,17 @@ class VideoTracker:
             (embeddings,) = model.reid(raw, [boxes_in])
         else:
             detector = model.detector
-            head_cfg = detector.bbox_head.test_cfg.copy()
-            detector.bbox_head.test_cfg.update(dict(score_thr=0.01, max_per_img=300))
+            head_cfg = detector.bbox_head.test_cfg
+            # every anchor is a candidate: no score threshold and no suppression (IoU 1)
+            detector.bbox_head.test_cfg = head_cfg.copy()
+            detector.bbox_head.test_cfg.update(
+                dict(
+                    score_thr=0.0,
+                    nms_pre=self.max_candidates,
+                    max_per_img=self.max_candidates,
+                    nms=dict(type="nms", iou_threshold=1.0),
+                )
+            )
             try:
                 (pred,) = detector.predict(frame, [frame_sample], rescale=False)
             finally:
@@ -193,6 +242,12 @@ class VideoTracker:
                 keep = best_iou >= self.min_iou
                 embeddings = candidates.embeddings[best[keep]]
             boxes, scores = boxes[keep], scores[keep]
-        return model.tracker.track_detections(
-            bboxes=boxes, scores=scores, frame_id=frame_id, embeddings=embeddings
-        )
+        tracker = model.tracker
+        output_boxes = tracker.output_boxes
+        tracker.output_boxes = "detection"  # report the given boxes, not Kalman estimates
+        try:
+            return tracker.track_detections(
+                bboxes=boxes, scores=scores, frame_id=frame_id, embeddings=embeddings
+            )
+        finally:
+            tracker.output_boxes = output_boxes

@@ -1,14 +1,21 @@
 """Track your own footage: a video file or a folder of frames -> rendered video + MOT txt.
 
+INPUT is a video file, a folder of frames (sorted by name) or a MOTChallenge sequence folder
+(its ``img1``). The frames go through the config's own test pipeline, so give the sizes the model
+was trained with in ``--cfg-options`` when they differ from the config's (as ``make demo`` does).
+
 Examples:
     python tools/demo/track_video.py configs/tdt/tdt_r18_fpn_embed_synthetic.py \
-        work_dirs/demo/student/epoch_4.pth data/synthetic_mot/val/SYN-05/img1 --out out/syn05.mp4
+        work_dirs/demo/student/epoch_5.pth data/synthetic_mot/val/SYN-05/img1 --out out/syn05.mp4
     # MOTChallenge public-detection protocol: associate the given boxes, embeddings from the model
     python tools/demo/track_video.py CONFIG CKPT MOT17-04/img1 --out out/ \
         --public-dets MOT17-04/det/det.txt
 
 Writes ``--out`` (``.mp4``/``.avi``: a video; otherwise a folder of annotated JPEGs) and a
-MOTChallenge result file (``--txt``, default: beside the output, same stem, ``.txt``).
+MOTChallenge result file (``--txt``, default: beside the output, same stem, ``.txt``). With
+``--public-dets`` every box in the result file is one of the given detections (MOTChallenge's
+public-detection protocol); see ``mmdistillmot.apis.video_tracking`` for how the model's
+embeddings are attached to them.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 from mmengine.config import DictAction
@@ -44,6 +52,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_outputs(out: str, txt: str, frames_path: str, public_dets: str | None) -> None:
+    """Refuse outputs that would write over the input frames or detections.
+
+    Args:
+        out: The video file or JPEG folder to write.
+        txt: The result file to write.
+        frames_path: The input video file or frame folder.
+        public_dets: The detection file, if any.
+
+    Raises:
+        ValueError: An output is (or lies in) an input.
+    """
+    source = Path(frames_path).resolve()
+    out_path = Path(out).resolve()
+    if out_path == source or (source.is_dir() and source in out_path.parents):
+        raise ValueError(f"--out '{out}' would write into the input '{frames_path}'")
+    for given in (frames_path, public_dets):
+        if given and Path(txt).resolve() == Path(given).resolve():
+            raise ValueError(f"--txt '{txt}' would write over the input '{given}'")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -55,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (OSError, ValueError) as err:
         sys.exit(f"error: {err}")
-    tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
     txt = args.txt or os.path.splitext(args.out.rstrip("/"))[0] + ".txt"
+    try:
+        check_outputs(args.out, txt, frames.path, args.public_dets)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
     rows = []
     video_len = len(frames)
     with VideoSink(args.out, fps=args.fps or frames.fps) as sink:
@@ -72,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
             rows.append(make_mot_rows([frame_id + 1] * len(ids), ids, xywh, scores))
             sink.write(draw_mot_rows(image, xywh, ids))
-    write_mot_results(txt, np.concatenate(rows) if rows else make_mot_rows(1, [], [], []))
+    empty = make_mot_rows([], [], np.zeros((0, 4)))  # a video without frames
+    write_mot_results(txt, np.concatenate(rows) if rows else empty)
     print(f"tracked {video_len} frames -> {args.out} and {txt}")
     return 0
 

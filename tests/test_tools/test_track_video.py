@@ -1,0 +1,154 @@
+"""tools/demo/track_video.py on a tiny synthetic sequence with a tiny random-init TDT.
+
+The model is random (no checkpoint), so only properties that hold for any weights are checked:
+frame counts and sizes of the rendered output, a result file that parses with frames in range,
+and -- with ``--public-dets`` -- that every reported box is one of the given detections.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import init_default_scope
+
+from mmdistillmot.datasets.mot_files import make_mot_rows, read_mot_file, write_mot_results
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location(
+    "track_video", REPO / "tools" / "demo" / "track_video.py"
+)
+assert SPEC is not None and SPEC.loader is not None
+track_video = importlib.util.module_from_spec(SPEC)
+sys.modules[SPEC.name] = track_video
+SPEC.loader.exec_module(track_video)
+
+CONFIG = str(REPO / "configs" / "tdt" / "tdt_r18_fpn_embed_synthetic.py")
+# Random weights score every box near the focal-loss prior (0.01): take every detection and let
+# every one start a track, so the outputs are not empty; the test pipeline keeps the 160x96 size.
+TINY = [
+    "--cfg-options",
+    "test_dataloader.dataset.pipeline.0.transforms.1.scale=(160,96)",
+    "model.detector.test_cfg.score_thr=0.0",
+    "model.detector.test_cfg.max_per_img=5",
+    "model.tracker.obj_score_thr=0.0",
+    "model.tracker.init_track_thr=0.0",
+    "model.tracker.min_box_area=0",
+]
+
+
+@pytest.fixture(scope="module")
+def sequence(tiny_synthetic_mot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny validation sequence (6 frames of 160x96), so nothing touches the set."""
+    (source,) = sorted((tiny_synthetic_mot / "val").iterdir())
+    copy = tmp_path_factory.mktemp("seq") / source.name
+    shutil.copytree(source, copy)
+    return copy
+
+
+def _frames(sequence: Path) -> list[Path]:
+    return sorted((sequence / "img1").glob("*.jpg"))
+
+
+def _video_frames(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def test_folder_of_frames_to_video(sequence: Path, tmp_path: Path) -> None:
+    # A script starts without mmdet's registry scope (the test session sets one): the tool must
+    # set the config's own scope, whatever scope is current.
+    init_default_scope("mmengine")
+    try:
+        out = tmp_path / "tracked.mp4"
+        assert track_video.main([CONFIG, str(sequence / "img1"), "--out", str(out), *TINY]) == 0
+    finally:
+        init_default_scope("mmdet")
+    frames = _video_frames(out)
+    assert len(frames) == len(_frames(sequence)) == 6
+    assert {frame.shape for frame in frames} == {(96, 160, 3)}
+    result = read_mot_file(tmp_path / "tracked.txt", kind="result")
+    assert len(result) > 0
+    assert set(result.frames.tolist()) <= set(range(1, 7))
+
+
+def test_video_file_to_frame_folder(sequence: Path, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (160, 96))
+    for path in _frames(sequence):
+        writer.write(cv2.imread(str(path)))
+    writer.release()
+    out = tmp_path / "rendered"
+    txt = tmp_path / "clip_tracks.txt"
+    argv = [CONFIG, str(clip), "--out", str(out), "--txt", str(txt), *TINY]
+    assert track_video.main(argv) == 0
+    written = sorted(out.glob("*.jpg"))
+    assert [p.name for p in written] == [f"{i:06d}.jpg" for i in range(1, 7)]
+    assert cv2.imread(str(written[0])).shape == (96, 160, 3)
+    result = read_mot_file(txt, kind="result")
+    assert set(result.frames.tolist()) <= set(range(1, 7))
+
+
+def test_public_detections_are_the_only_boxes(sequence: Path, tmp_path: Path) -> None:
+    # Detections: the ground-truth boxes shifted by a fraction of a pixel (so they are not the
+    # model's boxes by accident) and every third one left out; scores vary.
+    gt = read_mot_file(sequence / "gt" / "gt.txt", kind="gt").rows
+    gt = gt[np.arange(len(gt)) % 3 != 0]
+    boxes = np.stack([gt["x"] + 0.25, gt["y"] + 0.5, gt["w"], gt["h"]], axis=1)
+    scores = np.linspace(0.6, 0.95, len(gt))
+    det = tmp_path / "det.txt"
+    write_mot_results(det, make_mot_rows(gt["frame"], [-1] * len(gt), boxes, scores))
+    out = tmp_path / "public.mp4"
+    argv = [CONFIG, str(sequence), "--out", str(out), "--public-dets", str(det), *TINY]
+    assert track_video.main(argv) == 0
+    result = read_mot_file(tmp_path / "public.txt", kind="result").rows
+    assert len(result) > 0, "no public detection got an embedding and a track"
+    given = read_mot_file(det, kind="det").rows
+    for row in result:
+        same_frame = given[given["frame"] == row["frame"]]
+        table = np.stack([same_frame[k] for k in ("x", "y", "w", "h")], axis=1)
+        box = np.array([row["x"], row["y"], row["w"], row["h"]])
+        # written with 3 decimals from float32: equal to a given box up to that rounding
+        assert np.abs(table - box).max(axis=1).min() < 2e-3, (row, table)
+    assert len(_video_frames(out)) == 6
+
+
+def test_missing_input_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_folder"
+    with pytest.raises(SystemExit, match="no_such_folder"):
+        track_video.main([CONFIG, str(missing), "--out", str(tmp_path / "o.mp4")])
+
+
+def test_malformed_detections_name_file_and_line(sequence: Path, tmp_path: Path) -> None:
+    det = tmp_path / "bad_det.txt"
+    det.write_text("1,-1,10,20,30,40,0.9\n2,-1,10,20,30\n")
+    argv = [CONFIG, str(sequence), "--out", str(tmp_path / "o.mp4"), "--public-dets", str(det)]
+    with pytest.raises(SystemExit, match=r"bad_det\.txt:2"):
+        track_video.main(argv)
+    with pytest.raises(SystemExit, match="absent_det.txt"):
+        track_video.main([*argv[:-1], str(tmp_path / "absent_det.txt")])
+
+
+def test_refuses_to_write_into_the_input(sequence: Path, tmp_path: Path) -> None:
+    before = sorted(p.name for p in (sequence / "img1").iterdir())
+    with pytest.raises(SystemExit, match="would write into the input"):
+        track_video.main([CONFIG, str(sequence / "img1"), "--out", str(sequence / "img1")])
+    det = sequence / "det" / "det.txt"
+    with pytest.raises(SystemExit, match="would write over the input"):
+        track_video.main(
+            [CONFIG, str(sequence), "--out", str(tmp_path / "o.mp4"), "--txt", str(det),
+             "--public-dets", str(det)]
+        )  # fmt: skip
+    assert sorted(p.name for p in (sequence / "img1").iterdir()) == before

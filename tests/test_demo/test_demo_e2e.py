@@ -26,6 +26,7 @@ def test_shortened_demo_end_to_end(tmp_path: Path) -> None:
         "DEMO_SIZE": "160x96",
         "TEACHER_ITERS": "2",
         "STUDENT_EPOCHS": "1",
+        "DEMO_FPS_FRAMES": "3",
     }
     script = str(REPO / "tools" / "demo" / "run_demo.sh")
     first = subprocess.run(["bash", script], env=env, capture_output=True, text=True)
@@ -37,10 +38,20 @@ def test_shortened_demo_end_to_end(tmp_path: Path) -> None:
     scores = json.loads((out / "results.json").read_text())
     assert set(scores) == {"one-stage", "two-stage", "iou-only"}
     assert all(0.0 <= s["HOTA"] <= 1.0 for s in scores.values())
+    # step 5b timed all three trackers on the same 3 frames; the table shows their FPS
+    fps = json.loads((out / "fps" / "fps.json").read_text())
+    assert fps["frames"] == 3 and len(fps["models"]) == 3
+    assert all(s["FPS"] > 0 for s in scores.values())
+    for name in ("one-stage", "two-stage", "iou-only"):
+        cell = table.split(f"| {name} |")[1].splitlines()[0].split("|")[4]
+        assert float(cell) == pytest.approx(scores[name]["FPS"], abs=0.051)
+    assert "FPS one-stage / two-stage:" in table
+    assert "load average" in table
     assert (out / "metrics.png").stat().st_size > 0
     assert list(out.glob("one-stage_*.mp4"))
 
     second = subprocess.run(["bash", script], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-3000:]
-    # steps 1-5 find their outputs (5 has one per tracker) and skip
-    assert second.stdout.count("done already") == 7
+    # steps 1-5b find their outputs (5 has one per tracker) and skip
+    assert second.stdout.count("done already") == 8
+    assert (out / "table.md").read_text() == table

@@ -10,12 +10,15 @@
 #   4. train the TDT student from boxes + pseudo embeddings only (no identity labels)
 #   5. track the validation sequences with the student (one-stage), the detector + teacher on
 #      crops (two-stage) and the detector with IoU-only association
+#  5b. frames per second of the same three trackers on one validation sequence, side by side in
+#      one process (tools/analysis/benchmark_fps.py; the models take turns on every frame)
 #   6. print one table (HOTA, MOTA, IDF1, IDs, FPS); write it, a plot and a video to work_dirs/demo
 #
 # Knobs (environment): PYTHON, DATA (dataset root), OUT (work dir), TEACHER_WEIGHTS,
 # TEACHER_ARCH (with TEACHER_WEIGHTS; default osnet_x0_25), TEACHER_CROP ("h,w"; default 128,64
 # for the synthetic teacher, use 256,128 for real torchreid weights), DEMO_FRAMES,
-# DEMO_TRAIN_SEQS, DEMO_VAL_SEQS, DEMO_SIZE, STUDENT_EPOCHS, TEACHER_ITERS.
+# DEMO_TRAIN_SEQS, DEMO_VAL_SEQS, DEMO_SIZE, STUDENT_EPOCHS, TEACHER_ITERS, DEMO_FPS_FRAMES (frames
+# timed in step 5b), FPS_JSON (a benchmark_fps.py --out file to use instead of step 5b).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,6 +33,7 @@ STUDENT_EPOCHS=${STUDENT_EPOCHS:-5}
 TEACHER_ITERS=${TEACHER_ITERS:-200}
 TEACHER_ARCH=${TEACHER_ARCH:-osnet_x0_25}
 TEACHER_CROP=${TEACHER_CROP:-128,64}
+DEMO_FPS_FRAMES=${DEMO_FPS_FRAMES:-30}
 W=${DEMO_SIZE%x*}
 H=${DEMO_SIZE#*x}
 export PYTHONUNBUFFERED=1
@@ -98,7 +102,9 @@ if [ -f "$STUDENT_CKPT" ]; then done_already "$STUDENT_CKPT"; else
     "train_dataloader.dataset.pipeline.2.store_dir=$STORE" \
     "train_dataloader.dataset.pipeline.2.ann_file=$DATA/annotations/train_cocoformat.json" \
     "train_cfg.max_epochs=$STUDENT_EPOCHS" "param_scheduler.1.T_max=$STUDENT_EPOCHS" \
-    "param_scheduler.1.end=$STUDENT_EPOCHS"
+    "param_scheduler.1.end=$STUDENT_EPOCHS" "train_cfg.val_begin=$((STUDENT_EPOCHS + 1))"
+  # (val_begin past the last epoch: step 5 tracks the validation set anyway, so mmengine's
+  # validation after the last epoch would only repeat it)
 fi
 
 step 5/6 "track the validation sequences with three trackers"
@@ -123,11 +129,45 @@ for name in one-stage two-stage iou-only; do
   touch "$results/.done"
 done
 
+step 5b/6 "frames per second of the three trackers"
+# One process, the same frames, the models take turns on every frame (a change of machine load
+# hits all three alike). Image decoding is not timed; everything from the decoded frame to the
+# tracks is. The load average is kept beside the result: FPS on a shared machine depends on it.
+FPS_DIR=$OUT/fps
+VAL_SEQ=$(find "$DATA/val" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | head -n 1)
+FPS_FRAMES=$(( DEMO_FPS_FRAMES < DEMO_FRAMES ? DEMO_FPS_FRAMES : DEMO_FRAMES ))
+if [ -n "${FPS_JSON:-}" ]; then
+  echo "  using FPS_JSON=$FPS_JSON"
+elif [ -f "$FPS_DIR/fps.json" ]; then
+  done_already "$FPS_DIR/fps.json"
+  FPS_JSON=$FPS_DIR/fps.json
+else
+  mkdir -p "$FPS_DIR"
+  LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+  # the long missing/unexpected-key lists of the shared detector checkpoint go to the log only
+  "$PYTHON" tools/analysis/benchmark_fps.py \
+    "${CONFIGS[one-stage]}" "$STUDENT_CKPT" "${CONFIGS[two-stage]}" "$STUDENT_CKPT" \
+    "${CONFIGS[iou-only]}" "$STUDENT_CKPT" \
+    --frames "$DATA/val/$VAL_SEQ" --num-frames "$FPS_FRAMES" --warmup 2 \
+    --out "$FPS_DIR/fps.json.part" \
+    --cfg-options "${SIZE_OPTS[@]}" "model.reid.weights=$TEACHER_WEIGHTS" \
+    "model.reid.arch=$TEACHER_ARCH" "model.reid.crop_size=($TEACHER_CROP)" 2>&1 \
+    | tee "$FPS_DIR/benchmark.log" | grep --line-buffered -v -e '^missing keys' -e '^unexpected key'
+  echo "$LOAD_BEFORE $(cut -d' ' -f1-3 /proc/loadavg)" > "$FPS_DIR/loadavg.txt"
+  mv "$FPS_DIR/fps.json.part" "$FPS_DIR/fps.json"
+  FPS_JSON=$FPS_DIR/fps.json
+fi
+FPS_NOTE=()
+if [ -f "$FPS_DIR/loadavg.txt" ] && [ "$FPS_JSON" = "$FPS_DIR/fps.json" ]; then
+  read -r l1 l5 l15 m1 m5 m15 < "$FPS_DIR/loadavg.txt"
+  FPS_NOTE=(--fps-note "load average (1/5/15 min) $l1 $l5 $l15 before, $m1 $m5 $m15 after")
+fi
+
 step 6/6 "summary -> $OUT"
 # mmdet's MOTChallengeMetric writes OUTFILE_PREFIX/default-tracker/SEQ.txt
 "$PYTHON" tools/demo/summarize_demo.py --gt-root "$DATA/val" --out "$OUT" \
   --tracker "one-stage=$OUT/track/one-stage/mot/default-tracker" \
   --tracker "two-stage=$OUT/track/two-stage/mot/default-tracker" \
   --tracker "iou-only=$OUT/track/iou-only/mot/default-tracker" \
-  ${FPS_JSON:+--fps-json "$FPS_JSON"}
+  --fps-json "$FPS_JSON" "${FPS_NOTE[@]}"
 echo "demo finished in $(( $(date +%s) - START )) s"

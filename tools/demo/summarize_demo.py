@@ -3,8 +3,12 @@
 Each ``--tracker NAME=RESULTS_DIR`` is a folder of MOTChallenge result files (one ``SEQ.txt``
 per validation sequence, as ``tools/test.py`` writes with ``test_evaluator.outfile_prefix``);
 it is scored against ``--gt-root`` with TrackEval's HOTA, CLEAR and Identity
-(``mmdistillmot.evaluation``). Frames per second come from ``--fps-json`` (written by
-``tools/analysis/benchmark_fps.py --json``) when given.
+(``mmdistillmot.evaluation``). Frames per second come from ``--fps-json`` when given: either
+the ``--out`` file of ``tools/analysis/benchmark_fps.py`` run on the same trackers *in the order
+of the* ``--tracker`` *options* (its models are matched to the trackers by position), or a plain
+``{"tracker name": fps}`` mapping. With FPS, the table is followed by the FPS ratio of the first
+tracker to each other one and by how the speed was measured (frames, size, device, threads,
+``--fps-note``).
 
 Writes to ``--out``: ``table.md`` (also printed), ``results.json``, ``metrics.png`` and
 ``<first tracker>_<SEQ>.mp4`` (the first tracker's tracks drawn on one validation sequence).
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import os.path as osp
 import sys
 from pathlib import Path
 
@@ -45,7 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tracker", action="append", required=True, metavar="NAME=RESULTS_DIR",
         help="a tracker's result folder (repeat; the first one is drawn in the video)",
     )  # fmt: skip
-    parser.add_argument("--fps-json", help="benchmark_fps.py --json output (name -> fps)")
+    parser.add_argument(
+        "--fps-json",
+        help="benchmark_fps.py --out file (models in --tracker order) or a {name: fps} mapping",
+    )
+    parser.add_argument(
+        "--fps-note", action="append", default=[], help="a line on the speed run (repeat)"
+    )
     parser.add_argument("--out", required=True, help="folder for table, plot and video")
     parser.add_argument("--video-seq", help="sequence to draw (default: the first one)")
     parser.add_argument("--no-video", action="store_true")
@@ -65,8 +76,73 @@ def score_trackers(gt_root: str, trackers: dict[str, str]) -> dict[str, dict[str
     }
 
 
+def read_fps(path: str, names: list[str]) -> tuple[dict[str, float], list[str]]:
+    """Frames per second per tracker, and lines saying how they were measured.
+
+    Args:
+        path: A ``benchmark_fps.py --out`` JSON (``models`` in the order of ``names``) or a
+            ``{"name": fps}`` mapping.
+        names: The tracker names, in ``--tracker`` order.
+
+    Returns:
+        ``name -> fps`` and the notes to print under the table.
+
+    Raises:
+        ValueError: The file has neither layout, its model count differs from the trackers',
+            or an FPS is not a positive number.
+    """
+    with open(path) as file:
+        data = json.load(file)
+    notes: list[str] = []
+    if isinstance(data, dict) and isinstance(data.get("models"), list):
+        models = data["models"]
+        if len(models) != len(names):
+            raise ValueError(
+                f"'{path}': {len(models)} benchmarked models, but {len(names)} trackers "
+                f"({', '.join(names)}); benchmark them in the same order"
+            )
+        fps = {name: model.get("fps") for name, model in zip(names, models, strict=True)}
+        width, height = data.get("frame_size", ("?", "?"))
+        notes.append(
+            f"FPS: `tools/analysis/benchmark_fps.py`, {data.get('frames', '?')} frames of "
+            f"{width}x{height} from `{data.get('frames_dir', '?')}`, device "
+            f"{data.get('device', '?')}, {data.get('torch_threads', '?')} torch threads; the "
+            "trackers take turns on every frame (image decoding not timed)."
+        )
+        notes += [
+            f"{name} = `{osp.basename(model['config'])}`" for name, model in zip(names, models)
+        ]
+    elif isinstance(data, dict) and all(isinstance(v, int | float) for v in data.values()):
+        fps = {name: data[name] for name in names if name in data}
+    else:
+        raise ValueError(
+            f"'{path}': expected benchmark_fps.py output (a 'models' list) or a name -> fps map"
+        )
+    for name, value in fps.items():
+        if not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"'{path}': FPS of '{name}' is {value!r}, not a positive number")
+    return {name: float(value) for name, value in fps.items()}, notes
+
+
+def fps_ratios(scores: dict[str, dict[str, float]]) -> list[str]:
+    """``FPS first / other`` for every other tracker with an FPS (empty without FPS)."""
+    names = [name for name, row in scores.items() if "FPS" in row]
+    if len(names) < 2 or names[0] != next(iter(scores)):
+        return []
+    first = names[0]
+    return [
+        f"FPS {first} / {name}: {scores[first]['FPS'] / scores[name]['FPS']:.2f}x"
+        for name in names[1:]
+    ]
+
+
+def format_fps(fps: float) -> str:
+    """One decimal from 10 FPS up, two below (a loaded CPU can run at a fraction of a frame)."""
+    return f"{fps:.1f}" if fps >= 10 else f"{fps:.2f}"
+
+
 def format_table(scores: dict[str, dict[str, float]]) -> str:
-    """A markdown table, metrics in percent, FPS with one decimal ('-' when not measured)."""
+    """A markdown table, metrics in percent, FPS as :func:`format_fps` ('-' when not measured)."""
     lines = ["| tracker | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, row in scores.items():
         cells = [
@@ -74,7 +150,7 @@ def format_table(scores: dict[str, dict[str, float]]) -> str:
             f"{100 * row['MOTA']:.1f}",
             f"{100 * row['IDF1']:.1f}",
             f"{int(row['IDs'])}",
-            f"{row['FPS']:.1f}" if "FPS" in row else "-",
+            format_fps(row["FPS"]) if "FPS" in row else "-",
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -132,14 +208,19 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: --tracker must be NAME=RESULTS_DIR, got '{spec}'")
         trackers[name] = results
     scores = score_trackers(args.gt_root, trackers)
+    notes: list[str] = []
     if args.fps_json:
-        with open(args.fps_json) as f:
-            fps = json.load(f)
-        for name in scores:
-            if name in fps:
-                scores[name]["FPS"] = float(fps[name])
+        try:
+            fps, notes = read_fps(args.fps_json, list(trackers))
+        except (OSError, ValueError) as err:
+            sys.exit(f"error: --fps-json: {err}")
+        for name, value in fps.items():
+            scores[name]["FPS"] = value
     os.makedirs(args.out, exist_ok=True)
+    lines = fps_ratios(scores) + notes + list(args.fps_note)
     table = format_table(scores)
+    if lines:
+        table += "\n\n" + "\n".join(f"- {line}" for line in lines)
     print(table)
     Path(args.out, "table.md").write_text(table + "\n")
     Path(args.out, "results.json").write_text(json.dumps(scores, indent=2) + "\n")

@@ -19,7 +19,7 @@ from mmdistillmot.models.teachers.base_teacher import (
     Precision,
 )
 
-__all__ = ["OSNetTeacher", "OSNET_ARCHS"]
+__all__ = ["OSNetTeacher", "OSNET_ARCHS", "build_torchreid_network"]
 
 #: The torchreid OSNet variants this teacher builds (all give 512-d embeddings).
 OSNET_ARCHS: tuple[str, ...] = (
@@ -33,14 +33,16 @@ OSNET_ARCHS: tuple[str, ...] = (
 CropMode = Literal["roi_align", "resize"]
 
 
-def _build_torchreid_osnet(arch: str) -> nn.Module:
-    """Build a torchreid OSNet without any download (``pretrained=False``).
+def build_torchreid_network(arch: str, owner: str) -> nn.Module:
+    """Build a torchreid network without any download (``pretrained=False``).
 
     Args:
-        arch: One of :data:`OSNET_ARCHS`.
+        arch: A torchreid architecture name (OSNet: ``[K, 3, 256, 128]`` crops -> ``[K, 512]``).
+        owner: The teacher class asking, named in the error when torchreid is missing.
 
     Returns:
-        The network, whose eval-mode forward maps ``[K, 3, 256, 128]`` crops to ``[K, 512]``.
+        The network; its eval-mode forward maps ``[K, 3, H, W]`` crops to
+        ``[K, feature_dim]``.
     """
     try:
         # torchreid 0.2.5 from the registry is laid out as torchreid.reid.*; importing it is
@@ -48,7 +50,7 @@ def _build_torchreid_osnet(arch: str) -> nn.Module:
         from torchreid.reid.models import build_model
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "OSNetTeacher needs torchreid 0.2.5 (`torchreid.reid.models`) with tensorboard, "
+            f"{owner} needs torchreid 0.2.5 (`torchreid.reid.models`) with tensorboard, "
             f"gdown, opencv-python and scipy installed beside it: {err}"
         ) from err
     # num_classes only sizes the training classifier, which the teacher drops.
@@ -82,8 +84,11 @@ class OSNetTeacher(BaseTeacher):
     Weight files: torchreid's formats (a plain state dict, one under ``state_dict``,
     ``module.`` prefixes from DataParallel), with a classifier of any size (dropped).
 
+    Subclasses that build other torchreid networks only widen :attr:`supported_archs` (and
+    may change the default ``arch``); everything else is shared.
+
     Args:
-        arch: One of :data:`OSNET_ARCHS`.
+        arch: One of :attr:`supported_archs` (:data:`OSNET_ARCHS` here).
         weights: Local weight file (required unless ``allow_random_init``).
         allow_random_init: Run with random weights (tests only).
         channel_order: Channel order of the raw frames (``'bgr'`` from mmdet's loader).
@@ -96,6 +101,8 @@ class OSNetTeacher(BaseTeacher):
     """
 
     ignored_weight_keys = (r"^classifier\.",)
+    #: torchreid architectures this class builds.
+    supported_archs: tuple[str, ...] = OSNET_ARCHS
 
     def __init__(
         self,
@@ -118,23 +125,24 @@ class OSNetTeacher(BaseTeacher):
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
         )
-        if arch not in OSNET_ARCHS:
-            raise ValueError(f"OSNetTeacher: arch must be one of {OSNET_ARCHS}, got {arch!r}.")
+        name = type(self).__name__
+        if arch not in self.supported_archs:
+            raise ValueError(f"{name}: arch must be one of {self.supported_archs}, got {arch!r}.")
         if crop_mode not in ("roi_align", "resize"):
             raise ValueError(
-                f"OSNetTeacher: crop_mode must be 'roi_align' or 'resize', got {crop_mode!r}."
+                f"{name}: crop_mode must be 'roi_align' or 'resize', got {crop_mode!r}."
             )
         if len(crop_size) != 2 or min(crop_size) < 1:
-            raise ValueError(f"OSNetTeacher: crop_size must be (height, width), got {crop_size}.")
+            raise ValueError(f"{name}: crop_size must be (height, width), got {crop_size}.")
         if max_crops_per_batch < 1:
-            raise ValueError("OSNetTeacher: max_crops_per_batch must be >= 1.")
+            raise ValueError(f"{name}: max_crops_per_batch must be >= 1.")
         self.arch = arch
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.normalize_embeddings = normalize_embeddings
         self.crop_mode: CropMode = crop_mode
         self.clip_boxes = clip_boxes
         self.max_crops_per_batch = max_crops_per_batch
-        self.model = _build_torchreid_osnet(arch)
+        self.model = build_torchreid_network(arch, name)
         # The classifier only serves training on the Re-ID set; dropping it lets a weight file
         # with any number of identities load.
         self.model.classifier = nn.Identity()

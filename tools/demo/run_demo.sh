@@ -37,6 +37,9 @@ DEMO_FPS_FRAMES=${DEMO_FPS_FRAMES:-30}
 W=${DEMO_SIZE%x*}
 H=${DEMO_SIZE#*x}
 export PYTHONUNBUFFERED=1
+# Sleeping (not spinning) OpenMP threads: tens of times faster on a busy small CPU
+# (docs/troubleshooting.md)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 step() { printf '\n\033[1m[demo %s] %s\033[0m\n' "$1" "$2"; }
 done_already() { printf '  done already (%s); skipping\n' "$1"; }

@@ -163,14 +163,17 @@ def plot_scores(scores: dict[str, dict[str, float]], path: str) -> None:
     fig, axes = plt.subplots(1, 2 if has_fps else 1, figsize=(10 if has_fps else 6, 3.6))
     ax = axes[0] if has_fps else axes
     width = 0.8 / len(names)
+    lowest = 0.0  # MOTA goes below zero when false positives outnumber true positives
     for i, name in enumerate(names):
         values = [100 * scores[name][m] for m in ("HOTA", "MOTA", "IDF1")]
         positions = [j + i * width for j in range(3)]
         bars = ax.bar(positions, values, width, label=name)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
+        lowest = min(lowest, *values)
     ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(3)], ["HOTA", "MOTA", "IDF1"])
     ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(min(0.0, 10.0 * (lowest // 10)), 100)
+    ax.axhline(0.0, color="black", linewidth=0.6)
     ax.set_title("Tracking on the synthetic validation set")
     ax.legend(fontsize=8)
     if has_fps:

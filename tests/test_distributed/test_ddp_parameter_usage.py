@@ -229,12 +229,11 @@ def case_vsd_mot() -> tuple[torch.nn.Module, dict]:
     return model, model(**data, mode="loss")
 
 
-#: MOTRv2's parameters left out of a step on a fresh model: the learned reference boxes of the
-#: detect queries (the decoder starts from detached reference boxes) and the query interaction
-#: module (it returns early when no matched query reaches IoU 0.5, and it is never used after
-#: the clip's last frame).
+#: MOTRv2's parameters left out of a step on a fresh model: the query interaction module (it
+#: returns early when no matched query reaches IoU 0.5, and it is never used after the clip's
+#: last frame). The detect queries' learned reference boxes do get a gradient (the first decoder
+#: layer sees them undetached).
 MOTRV2_UNUSED = {
-    "detect_boxes.weight",
     *(f"qim.{name}.{kind}" for name in ("content_in", "content_out", "ffn_in", "ffn_out",
                                          "norm_attn", "norm_content", "norm_ffn",
                                          "self_attn.out_proj") for kind in ("weight", "bias")),

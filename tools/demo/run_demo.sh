@@ -17,8 +17,9 @@
 # Knobs (environment): PYTHON, DATA (dataset root), OUT (work dir), TEACHER_WEIGHTS,
 # TEACHER_ARCH (with TEACHER_WEIGHTS; default osnet_x0_25), TEACHER_CROP ("h,w"; default 128,64
 # for the synthetic teacher, use 256,128 for real torchreid weights), DEMO_FRAMES,
-# DEMO_TRAIN_SEQS, DEMO_VAL_SEQS, DEMO_SIZE, STUDENT_EPOCHS, TEACHER_ITERS, DEMO_FPS_FRAMES (frames
-# timed in step 5b), FPS_JSON (a benchmark_fps.py --out file to use instead of step 5b).
+# DEMO_TRAIN_SEQS, DEMO_VAL_SEQS, DEMO_SIZE, STUDENT_EPOCHS, TEACHER_ITERS, DEMO_SEED,
+# DEMO_FPS_FRAMES (frames timed in step 5b), FPS_JSON (a benchmark_fps.py --out file to use
+# instead of step 5b).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,7 +30,9 @@ DEMO_FRAMES=${DEMO_FRAMES:-100}
 DEMO_TRAIN_SEQS=${DEMO_TRAIN_SEQS:-3}
 DEMO_VAL_SEQS=${DEMO_VAL_SEQS:-2}
 DEMO_SIZE=${DEMO_SIZE:-384x224}
-STUDENT_EPOCHS=${STUDENT_EPOCHS:-5}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-8}
+# One seed for both trainings: a re-run on another machine reproduces the table
+DEMO_SEED=${DEMO_SEED:-0}
 TEACHER_ITERS=${TEACHER_ITERS:-200}
 TEACHER_ARCH=${TEACHER_ARCH:-osnet_x0_25}
 TEACHER_CROP=${TEACHER_CROP:-128,64}
@@ -71,7 +74,7 @@ else
     "$PYTHON" tools/train.py configs/reid/osnet_x0_25_synthetic.py --work-dir "$OUT/teacher" \
       --cfg-options "train_dataloader.dataset.data_root=$DATA/reid/" \
       "train_cfg.max_iters=$TEACHER_ITERS" "param_scheduler.1.T_max=$TEACHER_ITERS" \
-      "param_scheduler.1.end=$TEACHER_ITERS"
+      "param_scheduler.1.end=$TEACHER_ITERS" "randomness.seed=$DEMO_SEED"
     "$PYTHON" tools/distill/export_reid_teacher.py "$OUT/teacher/iter_$TEACHER_ITERS.pth" \
       "$TEACHER_WEIGHTS"
   fi
@@ -105,7 +108,8 @@ if [ -f "$STUDENT_CKPT" ]; then done_already "$STUDENT_CKPT"; else
     "train_dataloader.dataset.pipeline.2.store_dir=$STORE" \
     "train_dataloader.dataset.pipeline.2.ann_file=$DATA/annotations/train_cocoformat.json" \
     "train_cfg.max_epochs=$STUDENT_EPOCHS" "param_scheduler.1.T_max=$STUDENT_EPOCHS" \
-    "param_scheduler.1.end=$STUDENT_EPOCHS" "train_cfg.val_begin=$((STUDENT_EPOCHS + 1))"
+    "param_scheduler.1.end=$STUDENT_EPOCHS" "train_cfg.val_begin=$((STUDENT_EPOCHS + 1))" \
+    "randomness.seed=$DEMO_SEED"
   # (val_begin past the last epoch: step 5 tracks the validation set anyway, so mmengine's
   # validation after the last epoch would only repeat it)
 fi

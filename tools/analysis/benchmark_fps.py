@@ -469,6 +469,15 @@ def benchmark(runs: list[ModelRun], frames: list[str], warmup: int) -> None:
             handle.remove()
 
 
+def print_notes_and_header(rows: list[dict[str, Any]], header: str) -> None:
+    """Print every row's notes (what was applied or assumed), then a table header and rule."""
+    for row in rows:
+        for note in row["notes"]:
+            print(f"  {row['name']}: {note}")
+    print(header)
+    print("-" * len(header))
+
+
 def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dict[str, Any]:
     """Print the table and return it as a dict."""
     rows = []
@@ -493,15 +502,11 @@ def report(runs: list[ModelRun], frames: list[str], device: torch.device) -> dic
         f"\n{len(frames)} frames of {width}x{height} from {osp.dirname(frames[0])}, "
         f"device {device}, torch threads {torch.get_num_threads()}"
     )
-    for row in rows:
-        for note in row["notes"]:
-            print(f"  {row['name']}: {note}")
-    header = (
+    print_notes_and_header(
+        rows,
         f"{'model':<42}{'FPS':>8}{'ms/frame':>10}{'tracks':>8}{'dets':>7}{'props':>7}"
-        f"{'params':>10}{'trainable':>11}{'inference':>11}"
+        f"{'params':>10}{'trainable':>11}{'inference':>11}",
     )
-    print(header)
-    print("-" * len(header))
     for row in rows:
         p = row["params"]
         dets = "-" if row["detections_per_frame"] is None else f"{row['detections_per_frame']:.1f}"

@@ -65,6 +65,7 @@ from benchmark_fps import (  # noqa: E402
     BenchmarkError,
     allow_random_teachers,
     apply_options,
+    print_notes_and_header,
 )
 
 __all__ = [
@@ -349,15 +350,11 @@ def report(runs: list[StepRun], device: torch.device, memory_method: str) -> dic
         f"\n{rows[0]['steps']} timed steps per model, {len(runs[0].batches)} batch(es), "
         f"device {device}, torch threads {torch.get_num_threads()}, memory: {memory_method}"
     )
-    for row in rows:
-        for note in row["notes"]:
-            print(f"  {row['name']}: {note}")
-    header = (
+    print_notes_and_header(
+        rows,
         f"{'model':<46}{'median s':>10}{'mean s':>9}{'min s':>8}{'peak MiB':>10}"
-        f"{'params':>10}{'trainable':>11}{'x first':>9}{'(min)':>8}"
+        f"{'params':>10}{'trainable':>11}{'x first':>9}{'(min)':>8}",
     )
-    print(header)
-    print("-" * len(header))
     for row in rows:
         print(
             f"{row['name']:<46}{row['median_s']:>10.3f}{row['mean_s']:>9.3f}{row['min_s']:>8.3f}"

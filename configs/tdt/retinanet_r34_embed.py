@@ -44,7 +44,8 @@ model = dict(
 # input size); KeepTeacherEmbedsAligned keeps each box's teacher embedding with it.
 train_transforms = [
     dict(type="RandomResize", scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type="RandomCrop", crop_size=(img_scale[1], img_scale[0]), crop_type="absolute"),
+    # mmdet 3.3 reads an absolute crop_size as (w, h), like img_scale
+    dict(type="RandomCrop", crop_size=img_scale, crop_type="absolute"),
     dict(type="RandomFlip", prob=0.5),
     dict(type="PackDetInputs"),
 ]

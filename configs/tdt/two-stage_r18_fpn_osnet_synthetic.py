@@ -25,7 +25,7 @@ model = dict(
                 target_stds=[1.0, 1.0, 1.0, 1.0]),
             loss_cls=dict(
                 type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.25, loss_weight=1.0),
-            loss_bbox=dict(type='SmoothL1Loss', beta=0.1, loss_weight=5.0))),
+            loss_bbox=dict(type='SmoothL1Loss', beta=0.1, loss_weight=1.25))),
     reid=dict(
         type='OSNetTeacher',
         arch='osnet_x0_25',

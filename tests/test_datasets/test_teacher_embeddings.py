@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from mmdet.datasets import CocoDataset
+from mmdet.datasets.transforms import RandomCrop
 from mmdet.registry import TRANSFORMS
 from mmengine.registry import DefaultScope
 
@@ -104,16 +106,35 @@ def loading(coco: dict, **kwargs) -> list:
     ]
 
 
-def project(boxes: np.ndarray, homography: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Map xyxy boxes through a 3x3 homography (axis-aligned here) and clip to the image."""
-    corners = np.stack([boxes[:, [0, 1]], boxes[:, [2, 3]]], 1)  # [N, 2, 2]
+def project(
+    boxes: np.ndarray, homography: np.ndarray, width: float, height: float, clip: bool = True
+) -> np.ndarray:
+    """Map xyxy boxes through a 3x3 homography (the enclosing box of the 4 corners).
+
+    Clipped to the image unless ``clip`` is False.
+    """
+    corners = np.stack(
+        [boxes[:, [0, 1]], boxes[:, [2, 1]], boxes[:, [0, 3]], boxes[:, [2, 3]]], 1
+    )  # [N, 4, 2]
     ones = np.ones((*corners.shape[:2], 1))
-    mapped = np.concatenate([corners, ones], -1) @ homography.T
+    mapped = np.concatenate([corners, ones], -1) @ np.asarray(homography, np.float64).T
     mapped = mapped[..., :2] / mapped[..., 2:]
     out = np.concatenate([mapped.min(1), mapped.max(1)], -1)
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
+    if clip:
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
     return out
+
+
+def visible_fraction(ann_id: int, homography: np.ndarray, width: float, height: float) -> float:
+    """Area of the box left in the image over the area of the whole transformed box."""
+
+    def area(box: np.ndarray) -> float:
+        return float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
+
+    box = original_box(ann_id)[None]
+    whole = project(box, homography, width, height, clip=False)[0]
+    return area(project(box, homography, width, height)[0]) / area(whole)
 
 
 def test_store_round_trip_and_lookup(coco: dict) -> None:
@@ -152,6 +173,7 @@ def test_embeddings_follow_boxes_through_geometric_transforms(coco: dict) -> Non
     ]
     dataset = make_dataset(coco, pipeline)
     seen_ids: set[int] = set()
+    dropped_ids: set[int] = set()
     for seed in range(12):
         np.random.seed(seed)  # noqa: NPY002  (mmdet transforms draw from the global RNG)
         for index in range(len(dataset)):
@@ -164,12 +186,29 @@ def test_embeddings_follow_boxes_through_geometric_transforms(coco: dict) -> Non
             for box, embed, has in zip(
                 instances.bboxes.numpy(), instances.teacher_embeds, instances.has_teacher_embed
             ):
+                if not has:  # cropped to a sliver: which one?
+                    assert not embed.any()
+                    image_ids = [11, 12, 13] if sample.img_id == 1 else [21, 22, 23]
+                    ann_id = next(
+                        i
+                        for i in image_ids
+                        if np.allclose(
+                            box,
+                            project(original_box(i)[None], sample.homography_matrix, width, height),
+                            atol=1e-3,
+                        )
+                    )
+                    fraction = visible_fraction(ann_id, sample.homography_matrix, width, height)
+                    assert fraction < 0.1, (ann_id, fraction)
+                    dropped_ids.add(ann_id)
+                    continue
                 ann_id = ann_id_of(embed)
-                assert has and np.array_equal(embed.numpy(), embedding_of(ann_id))
+                assert np.array_equal(embed.numpy(), embedding_of(ann_id))
                 expected = project(
                     original_box(ann_id)[None], sample.homography_matrix, width, height
                 )
                 assert np.allclose(box, expected[0], atol=1e-3), (ann_id, box, expected)
+                assert visible_fraction(ann_id, sample.homography_matrix, width, height) >= 0.1
                 seen_ids.add(ann_id)
             # the crowd box (image 1) is packed as ignored and has no embedding
             ignored = sample.ignored_instances
@@ -288,3 +327,122 @@ def test_pipeline_order_errors(coco: dict) -> None:
         TRANSFORMS.build(dict(type="LoadTeacherEmbeddings", store_dir=coco["store"], embed_dim=7))
     first_dims = loading(coco, embed_dim=2)
     assert make_dataset(coco, first_dims)[0]["gt_teacher_embeds"].shape == (4, 2)
+
+
+# --------------------------------------------------------------------- boxes cropped to a sliver
+@TRANSFORMS.register_module(force=True)
+class _FixedOffsetCrop(RandomCrop):
+    """mmdet's RandomCrop (its cropping, clipping and homography) at a chosen offset."""
+
+    def __init__(self, offset: tuple[int, int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.offset = tuple(offset)  # (offset_h, offset_w)
+
+    def _rand_offset(self, margin: tuple[int, int]) -> tuple[int, int]:
+        assert self.offset[0] <= margin[0] and self.offset[1] <= margin[1]
+        return self.offset
+
+
+@TRANSFORMS.register_module(force=True)
+class _ShiftBoxesUnrecorded:
+    """Moves every box 3 px right without recording a homography (as Mosaic or Expand do)."""
+
+    def __call__(self, results: dict) -> dict:
+        results["gt_bboxes"].translate_([3.0, 0.0])
+        return results
+
+
+def wrapped(coco: dict, transforms: list, **kwargs) -> list:
+    meta_keys = ("img_id", "img_shape", "homography_matrix")
+    packer = dict(type="PackDetInputs", meta_keys=meta_keys)
+    return loading(coco) + [
+        dict(type="KeepTeacherEmbedsAligned", transforms=[*transforms, packer], **kwargs)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("crop_width", "box_13", "keeps_13"),
+    [
+        (46, [45.0, 1.0, 46.0, 26.0], False),  # 1 of its 14 px wide left: 7 %
+        (52, [45.0, 1.0, 52.0, 26.0], True),  # 7 of 14: 50 %
+    ],
+)
+def test_box_cropped_to_a_sliver_keeps_its_box_but_loses_its_embedding(
+    coco: dict, crop_width: int, box_13: list, keeps_13: bool
+) -> None:
+    # image 1 (60 x 40): boxes 11 [2, 3, 12, 23], 12 [30.5, 5.25, 42.5, 35.25], 13 [45, 1, 59, 26];
+    # keep x in [0, crop_width] (mmdet's absolute crop_size is (w, h))
+    crop = dict(type="_FixedOffsetCrop", offset=(0, 0), crop_size=(crop_width, 40))
+    instances = make_dataset(coco, wrapped(coco, [crop]))[0]["data_samples"].gt_instances
+    expected_boxes = [original_box(11).tolist(), original_box(12).tolist(), box_13]
+    assert np.allclose(instances.bboxes.numpy(), expected_boxes)  # the box stays for detection
+    assert instances.has_teacher_embed.tolist() == [True, True, keeps_13]
+    assert np.array_equal(instances.teacher_embeds[0].numpy(), embedding_of(11))
+    assert np.array_equal(instances.teacher_embeds[1].numpy(), embedding_of(12))
+    third = embedding_of(13) if keeps_13 else np.zeros(EMBED_DIM)
+    assert np.array_equal(instances.teacher_embeds[2].numpy(), third)
+
+
+def test_visible_fraction_follows_resize_flip_and_crop(coco: dict) -> None:
+    transforms = [
+        dict(type="Resize", scale=(120, 80), keep_ratio=True),  # x2
+        dict(type="RandomFlip", prob=1.0, direction="horizontal"),
+        dict(type="_FixedOffsetCrop", offset=(0, 28), crop_size=(60, 80)),  # x in [28, 88]
+        dict(type="Pad", size_divisor=32),  # does not move boxes
+    ]
+    instances = make_dataset(coco, wrapped(coco, transforms))[0]["data_samples"].gt_instances
+    # x2 then flipped in a 120 px wide image: 11 -> [96, 6, 116, 46] (cropped away),
+    # 12 -> [35, 10.5, 59, 70.5] (inside), 13 -> [2, 2, 30, 52] (2 of its 28 px left: 7 %)
+    assert np.allclose(instances.bboxes.numpy(), [[7.0, 10.5, 31.0, 70.5], [0.0, 2.0, 2.0, 52.0]])
+    assert instances.has_teacher_embed.tolist() == [True, False]
+    assert np.array_equal(instances.teacher_embeds[0].numpy(), embedding_of(12))
+    assert not instances.teacher_embeds[1].any()
+
+
+def test_resize_flip_and_photometric_transforms_keep_every_embedding(coco: dict) -> None:
+    transforms = [
+        dict(type="RandomResize", scale=(120, 80), ratio_range=(0.5, 1.5), keep_ratio=True),
+        dict(type="RandomFlip", prob=0.5, direction=["horizontal", "vertical"]),
+        dict(type="PhotoMetricDistortion"),
+        dict(type="Pad", size_divisor=32),
+    ]
+    dataset = make_dataset(coco, wrapped(coco, transforms))
+    for seed in range(6):
+        np.random.seed(seed)  # noqa: NPY002  (mmdet transforms draw from the global RNG)
+        for index, ann_ids in ((0, [11, 12, 13]), (1, [21, 22, 23])):
+            instances = dataset[index]["data_samples"].gt_instances
+            # 23 is 2 px wide to begin with, not a sliver of a person
+            assert instances.has_teacher_embed.all()
+            assert [ann_id_of(e) for e in instances.teacher_embeds] == ann_ids
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        dict(type="_ShiftBoxesUnrecorded"),
+        # mmdet 3.3's RandomAffine and RandomShift move boxes without recording a homography
+        dict(type="RandomAffine", max_rotate_degree=15, border=(0, 0)),
+        dict(type="RandomShift", prob=1.0, max_shift_px=8),
+    ],
+    ids=lambda t: t["type"],
+)
+def test_transform_moving_boxes_without_recording_them_is_an_error(
+    coco: dict, transform: dict
+) -> None:
+    np.random.seed(0)  # noqa: NPY002  (mmdet transforms draw from the global RNG)
+    random.seed(1)  # RandomShift draws its shift from python's RNG (seed 1: a non-zero shift)
+    with pytest.raises(RuntimeError, match=f"{transform['type']} moved box"):
+        make_dataset(coco, wrapped(coco, [transform]))[0]
+
+
+def test_the_check_can_be_switched_off(coco: dict) -> None:
+    shift = [dict(type="_ShiftBoxesUnrecorded")]
+    # checking switched off: the old behaviour, every box keeps its embedding
+    instances = make_dataset(coco, wrapped(coco, shift, min_visible_fraction=0))[0][
+        "data_samples"
+    ].gt_instances
+    assert instances.has_teacher_embed.tolist() == [True, True, True]
+    with pytest.raises(ValueError, match="min_visible_fraction"):
+        TRANSFORMS.build(
+            dict(type="KeepTeacherEmbedsAligned", transforms=[], min_visible_fraction=2)
+        )

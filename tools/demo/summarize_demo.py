@@ -11,7 +11,8 @@ tracker to each other one and by how the speed was measured (frames, size, devic
 ``--fps-note``).
 
 Writes to ``--out``: ``table.md`` (also printed), ``results.json``, ``metrics.png`` and
-``<first tracker>_<SEQ>.mp4`` (the first tracker's tracks drawn on one validation sequence).
+``<first tracker>_<SEQ>.mp4`` (the first tracker's tracks drawn on one validation sequence) and
+``<first tracker>_<SEQ>_frames.jpg`` (three of those frames stacked, for a README).
 
 Example:
     python tools/demo/summarize_demo.py --gt-root data/synthetic_mot/val --out work_dirs/demo \
@@ -60,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder for table, plot and video")
     parser.add_argument("--video-seq", help="sequence to draw (default: the first one)")
     parser.add_argument("--no-video", action="store_true")
+    parser.add_argument(
+        "--snapshot-frames", type=int, nargs="+",
+        help="frames of the video stacked into one picture (default: at 1/4, 1/2, 3/4)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -186,10 +191,23 @@ def plot_scores(scores: dict[str, dict[str, float]], path: str) -> None:
     plt.close(fig)
 
 
-def draw_video(gt_root: str, seq: str, results_dir: str, path: str) -> int:
-    """Draw one tracker's results on a sequence's frames; return the number of frames."""
+def draw_video(
+    gt_root: str,
+    seq: str,
+    results_dir: str,
+    path: str,
+    snapshot_path: str | None = None,
+    snapshot_frames: list[int] | None = None,
+) -> int:
+    """Draw one tracker's results on a sequence's frames; return the number of frames.
+
+    With ``snapshot_path``, the drawn ``snapshot_frames`` (default: at 1/4, 1/2 and 3/4 of the
+    sequence) are also stacked top to bottom into one JPEG, each labelled with its number.
+    """
     info = read_seqinfo(os.path.join(gt_root, seq, "seqinfo.ini"))
     rows = read_mot_file(os.path.join(results_dir, f"{seq}.txt"), kind="result").rows
+    wanted = snapshot_frames or [max(1, info.seq_length * k // 4) for k in (1, 2, 3)]
+    snapshots: list[np.ndarray] = []
     with VideoSink(path, fps=float(info.frame_rate)) as sink:
         for frame in range(1, info.seq_length + 1):
             image_path = os.path.join(gt_root, seq, info.im_dir, f"{frame:06d}{info.im_ext}")
@@ -198,7 +216,15 @@ def draw_video(gt_root: str, seq: str, results_dir: str, path: str) -> int:
                 raise FileNotFoundError(f"cannot read frame '{image_path}'")
             here = rows[rows["frame"] == frame]
             boxes = np.stack([here[k] for k in ("x", "y", "w", "h")], axis=1)
-            sink.write(draw_mot_rows(image, boxes, here["id"]))
+            drawn = draw_mot_rows(image, boxes, here["id"])
+            sink.write(drawn)
+            if snapshot_path and frame in wanted:
+                label = f"{seq} frame {frame}: {len(here)} tracks"
+                cv2.putText(drawn, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
+                cv2.putText(drawn, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255))
+                snapshots.append(drawn)
+        if snapshot_path and snapshots:
+            cv2.imwrite(snapshot_path, np.concatenate(snapshots, axis=0))
         return sink.count
 
 
@@ -233,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         seqs = sorted(p.name for p in Path(args.gt_root).iterdir() if p.is_dir())
         seq = args.video_seq or seqs[0]
         video = os.path.join(args.out, f"{first}_{seq}.mp4")
-        count = draw_video(args.gt_root, seq, trackers[first], video)
-        print(f"wrote {video} ({count} frames)")
+        snapshot = os.path.join(args.out, f"{first}_{seq}_frames.jpg")
+        count = draw_video(
+            args.gt_root, seq, trackers[first], video, snapshot, args.snapshot_frames
+        )
+        print(f"wrote {video} ({count} frames) and {snapshot}")
     print(f"wrote {args.out}/table.md, results.json, metrics.png")
     return 0
 

@@ -4,8 +4,21 @@
 # D_s-dim embedding per anchor; association by FairMOT's JDETracker.
 #
 # Losses (Sec. 3.4 and 4.2): focal loss alpha 0.25, gamma 1.5, weight 1; Huber loss with
-# delta 0.1, weight 50; L2 embedding loss, weight 10. mmdet's SmoothL1Loss(beta) equals
-# Huber(delta=beta) / beta, so Huber(0.1) x 50 is SmoothL1Loss(beta=0.1) x 5.
+# delta 0.1, weight 50; L2 embedding loss, weight 10. The Huber delta and weight are the TF
+# Object Detection API's RetinaNet defaults, where the box loss is Huber(delta) summed over the
+# 4 coordinates and the positive anchors and divided by 4 x num_pos (normalized by the number
+# of matches and, with normalize_loc_loss_by_codesize, by the box code size 4).
+# mmdet's SmoothL1Loss(beta) is Huber(delta=beta) / beta (0.5 x^2 / beta below beta,
+# |x| - beta / 2 above), summed the same way but divided by num_pos only (RetinaHead's
+# avg_factor with the PseudoSampler). So 50 x Huber_0.1 / (4 num_pos) =
+# 50 x 0.1 / 4 x SmoothL1_0.1 / num_pos: SmoothL1Loss(beta=0.1) with weight 1.25 (weight 5
+# would be 4x the paper's box loss).
+#
+# Ignore regions: the assigner ignores anchors whose IoF with an ignore box (iscrowd=1, e.g.
+# CrowdHuman's 'mask' regions, packed as data_samples.ignored_instances) exceeds 0.5; they are
+# neither positive nor negative (label weight 0). 0.5 is mmdet's usual value for crowd boxes
+# (e.g. its MaxIoUAssigner tests); the paper's TF API does not ignore anchors and CrowdHuman's
+# docs give no threshold. With -1 (mmdet's default) those regions would be trained as background.
 #
 # Aspect ratios: the paper (TF Object Detection API) gives width/height 0.25, 0.5, 1.0 for
 # pedestrians; mmdet's AnchorGenerator takes height/width, hence ratios 4.0, 2.0, 1.0.
@@ -61,14 +74,14 @@ model = dict(
                 target_stds=[1.0, 1.0, 1.0, 1.0]),
             loss_cls=dict(
                 type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.25, loss_weight=1.0),
-            loss_bbox=dict(type='SmoothL1Loss', beta=0.1, loss_weight=5.0)),
+            loss_bbox=dict(type='SmoothL1Loss', beta=0.1, loss_weight=1.25)),
         train_cfg=dict(
             assigner=dict(
                 type='MaxIoUAssigner',
                 pos_iou_thr=0.5,
                 neg_iou_thr=0.4,
                 min_pos_iou=0,
-                ignore_iof_thr=-1),
+                ignore_iof_thr=0.5),
             sampler=dict(type='PseudoSampler'),
             allowed_border=-1,
             pos_weight=-1,

@@ -36,6 +36,23 @@ Config::
 Instances the inner transforms bring in from other images (``Mosaic``, ``MixUp``) have no
 embedding here: they get ``has_teacher_embed=False``. Inner transforms must not interpret label
 values (none of mmdet's geometric or photometric transforms do).
+
+A box that a crop (or an affine warp) leaves with less than ``min_visible_fraction`` (10 %, as
+FairMOT's affine augmentation drops boxes under 10 % of their area) of its area keeps its box but
+loses its embedding target (``has_teacher_embed=False``, zero embedding): the teacher embedded
+the whole person, the student would see a sliver. The area left is known from the cumulative
+``homography_matrix`` that mmdet 3.3's geometric transforms record (``Resize`` and what wraps
+it: ``RandomResize``, ``FixShapeResize``, ``ResizeShortestEdge``; ``RandomFlip``, ``RandomCrop``,
+the ``GeomTransform`` family ``Rotate``, ``ShearX/Y``, ``TranslateX/Y``): each original box is
+mapped through it (the enclosing box of its four corners) and the surviving, clipped box's area
+is compared to the mapped box's area. The wrapper runs the transforms before the packer
+(``Pack*``) one by one and checks after each that the boxes moved exactly as the recorded matrix
+says (up to clipping to the image). mmdet 3.3's ``RandomAffine``, ``RandomShift``, ``Mosaic``,
+``Expand``, ``MinIoURandomCrop`` and ``RandomCenterCropPad`` move boxes without recording it, so
+the visible fraction cannot be known: such a transform raises a ``RuntimeError`` naming it
+rather than passing silently. Transforms that do not move boxes (``Pad``, photometric ones,
+``FilterAnnotations``, ``MixUp`` for the sample's own boxes) pass. ``min_visible_fraction=0``
+turns measuring and checking off (every box keeps its embedding, as before).
 """
 
 from __future__ import annotations
@@ -203,6 +220,48 @@ def _decode(labels: Any) -> tuple[np.ndarray, np.ndarray]:
     return index, values % _LABEL_BASE
 
 
+#: Boxes count as moved as the homography says when within this many pixels (float32 maths).
+_BOX_ATOL = 0.05
+_BOX_RTOL = 1e-4
+
+
+def _homography(results: dict) -> np.ndarray:
+    """The results' cumulative ``homography_matrix`` as float64 (identity when none yet)."""
+    matrix = results.get("homography_matrix")
+    return np.eye(3) if matrix is None else np.asarray(matrix, dtype=np.float64).reshape(3, 3)
+
+
+def _warp_boxes(boxes: np.ndarray, homography: np.ndarray) -> np.ndarray:
+    """Map ``[N, 4]`` xyxy boxes through a 3x3 homography: the enclosing box of the corners.
+
+    Args:
+        boxes: ``[N, 4]`` xyxy.
+        homography: ``[3, 3]``.
+
+    Returns:
+        ``[N, 4]`` xyxy float64 (not clipped).
+    """
+    x1, y1, x2, y2 = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
+    one = np.ones_like(x1)
+    corners = np.array([[x1, y1, one], [x2, y1, one], [x1, y2, one], [x2, y2, one]])  # [4, 3, N]
+    points = np.einsum("ij,cjn->cin", homography, corners)
+    xy = points[:, :2] / points[:, 2:]  # [4, 2, N]
+    return np.concatenate([xy.min(0), xy.max(0)]).T
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of ``[N, 4]`` xyxy boxes (0 for empty ones)."""
+    return (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+
+
+def _tracked_boxes(results: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(instance index or -1, ``[N, 4]`` boxes) of the results' encoded instances."""
+    if "gt_bboxes" not in results or "gt_bboxes_labels" not in results:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float64)
+    index, _ = _decode(results["gt_bboxes_labels"])
+    return index, _as_numpy_boxes(results["gt_bboxes"]).astype(np.float64)
+
+
 @TRANSFORMS.register_module()
 class KeepTeacherEmbedsAligned(BaseTransform):
     """Run transforms while keeping ``gt_teacher_embeds`` aligned with the instances.
@@ -210,15 +269,120 @@ class KeepTeacherEmbedsAligned(BaseTransform):
     Args:
         transforms: The wrapped transforms (configs or callables), typically everything after
             ``LoadTeacherEmbeddings`` up to and including the packer.
+        min_visible_fraction: A box left with less than this fraction of its (transformed)
+            area by the transforms before the packer keeps its box but loses its teacher
+            embedding (``has_teacher_embed=False``). 0 disables the check.
 
-    See the module docstring for how alignment is kept and where the embeddings end up.
+    Raises:
+        ValueError: ``min_visible_fraction`` outside [0, 1].
+
+    See the module docstring for how alignment is kept, how the visible fraction is measured
+    and where the embeddings end up.
     """
 
-    def __init__(self, transforms: Sequence[dict | Any]) -> None:
+    def __init__(self, transforms: Sequence[dict | Any], min_visible_fraction: float = 0.1) -> None:
+        if not 0.0 <= min_visible_fraction <= 1.0:
+            raise ValueError(
+                f"min_visible_fraction must lie in [0, 1], got {min_visible_fraction}."
+            )
+        self.min_visible_fraction = float(min_visible_fraction)
         # Built through mmdet's registry so mmdet and mmcv transform names resolve whatever the
         # default scope is.
         built = [TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms]
         self.transforms = Compose(built)
+        # the visible fraction is measured on the results before the packer (Pack*) runs
+        packer = next(
+            (i for i, t in enumerate(built) if type(t).__name__.startswith("Pack")), len(built)
+        )
+        self._before_packer = built[:packer]
+        self._from_packer = built[packer:]
+
+    def _check_moves(self, step: Any, before: dict, after: dict, matrix: np.ndarray) -> None:
+        """Raise if ``step`` moved the boxes otherwise than its recorded homography says.
+
+        Args:
+            step: The transform that just ran (named in the error).
+            before: ``index`` [N] and ``boxes`` [N, 4] before it.
+            after: The results dict after it.
+            matrix: ``[3, 3]`` homography recorded before it.
+
+        Raises:
+            RuntimeError: A surviving box is neither the recorded mapping of its box before the
+                transform nor that mapping clipped to the image.
+        """
+        index, boxes = _tracked_boxes(after)
+        known = index >= 0
+        if not known.any() or not len(before["index"]):
+            return
+        position = {int(i): k for k, i in enumerate(before["index"]) if i >= 0}
+        pairs = [(k, position[int(i)]) for k, i in enumerate(index) if int(i) in position]
+        if not pairs:
+            return
+        now, then = (np.array(p) for p in zip(*pairs, strict=True))
+        step_matrix = _homography(after) @ np.linalg.inv(matrix)
+        expected = _warp_boxes(before["boxes"][then], step_matrix)
+        height, width = after.get("img_shape", (np.inf, np.inf))[:2]
+        clipped = expected.copy()
+        clipped[:, [0, 2]] = clipped[:, [0, 2]].clip(0, width)
+        clipped[:, [1, 3]] = clipped[:, [1, 3]].clip(0, height)
+        got = boxes[now]
+
+        def close(target: np.ndarray) -> np.ndarray:
+            return np.isclose(got, target, rtol=_BOX_RTOL, atol=_BOX_ATOL).all(1)
+
+        wrong = ~(close(expected) | close(clipped))
+        if wrong.any():
+            k = int(np.flatnonzero(wrong)[0])
+            raise RuntimeError(
+                f"KeepTeacherEmbedsAligned: {type(step).__name__} moved box "
+                f"{before['boxes'][then[k]].round(2).tolist()} to {got[k].round(2).tolist()}, but "
+                f"its recorded homography_matrix maps it to {expected[k].round(2).tolist()}: "
+                "transforms that move boxes without recording results['homography_matrix'] "
+                "(mmdet 3.3's RandomAffine, RandomShift, Mosaic, Expand, MinIoURandomCrop, ...) "
+                "leave the visible part of each box unknown. Use a transform that records it, or "
+                "set min_visible_fraction=0 to keep every embedding."
+            )
+
+    def _run(self, results: dict) -> tuple[dict | None, np.ndarray | None]:
+        """Run the transforms before the packer, measuring each instance's visible fraction.
+
+        Args:
+            results: Results dict with encoded labels.
+
+        Returns:
+            The results after those transforms (None if one rejected the sample) and, per
+            original instance, whether enough of it is left to keep its embedding (None when
+            the check is off).
+        """
+        if self.min_visible_fraction <= 0:
+            for step in self._before_packer:
+                results = step(results)
+                if results is None:
+                    return None, None
+            return results, None
+        start_index, start_boxes = _tracked_boxes(results)
+        start_matrix = _homography(results)
+        for step in self._before_packer:
+            index, boxes = _tracked_boxes(results)
+            before = dict(index=index, boxes=boxes)
+            matrix = _homography(results)
+            results = step(results)
+            if results is None:
+                return None, None
+            self._check_moves(step, before, results, matrix)
+        enough = np.ones(len(start_index), dtype=bool)
+        index, boxes = _tracked_boxes(results)
+        known = index >= 0
+        if known.any():
+            full = _warp_boxes(
+                start_boxes[index[known]], _homography(results) @ np.linalg.inv(start_matrix)
+            )
+            full_area = _area(full)
+            left = _area(boxes[known])
+            # a box with no area to begin with keeps whatever it had
+            fraction = np.where(full_area > 0, left / np.where(full_area > 0, full_area, 1), 1.0)
+            enough[index[known]] = fraction >= self.min_visible_fraction
+        return results, enough
 
     def transform(self, results: dict) -> dict | None:
         """Apply the wrapped transforms with the instance index encoded in the labels.
@@ -229,6 +393,12 @@ class KeepTeacherEmbedsAligned(BaseTransform):
 
         Returns:
             The wrapped transforms' output (None if one of them rejected the sample).
+
+        Raises:
+            KeyError: The keys of :class:`LoadTeacherEmbeddings` are missing.
+            ValueError: Embeddings and boxes differ in number, or labels cannot be encoded.
+            RuntimeError: An inner transform moved boxes without recording its homography
+                (see the module docstring).
         """
         if EMBED_KEY not in results or "gt_bboxes_labels" not in results:
             raise KeyError(
@@ -248,9 +418,17 @@ class KeepTeacherEmbedsAligned(BaseTransform):
         if len(labels) and (labels.min() < 0 or labels.max() >= _LABEL_BASE):
             raise ValueError(f"labels must lie in [0, {_LABEL_BASE}) to be encoded.")
         results["gt_bboxes_labels"] = (np.arange(len(labels)) + 1) * _LABEL_BASE + labels
-        out = self.transforms(results)
+        out, enough = self._run(results)
         if out is None:
             return None
+        if enough is not None:
+            # too little of the person is left: no embedding target (the box stays)
+            has_embed = has_embed & enough
+            embeds = np.where(has_embed[:, None], embeds, 0).astype(np.float32)
+        for step in self._from_packer:
+            out = step(out)
+            if out is None:
+                return None
 
         def pick(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             known = index >= 0  # -1: brought in by a mixing transform
@@ -278,4 +456,7 @@ class KeepTeacherEmbedsAligned(BaseTransform):
         return out
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(transforms={self.transforms})"
+        return (
+            f"{type(self).__name__}(transforms={self.transforms}, "
+            f"min_visible_fraction={self.min_visible_fraction})"
+        )

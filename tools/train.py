@@ -10,12 +10,16 @@ Examples:
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import datetime
-import os
 import os.path as osp
 import subprocess
-import sys
 
 import torch
 import torch.distributed as torch_dist
@@ -26,7 +30,7 @@ from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
 import mmdistillmot  # noqa: F401  (registers components, safe checkpoint loading)
-from mmdistillmot.utils import ConfigTypeError, check_config_types
+from mmdistillmot.utils import add_debug_flag, check_config_types, cli_errors
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     # torchrun passes LOCAL_RANK in the environment; torch.distributed.launch passes --local-rank
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
@@ -189,19 +194,17 @@ def setup_cpu_distributed(cfg: Config) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
+    # a bad input (missing or mismatched weight file, unknown config type ...): one line, exit 1
+    with cli_errors(args.debug):
         cfg = build_config(args)
         notice = setup_cpu_distributed(cfg)
-    except (ConfigTypeError, FileNotFoundError, KeyError, ValueError) as err:
-        # str(KeyError) would quote the message
-        sys.exit(f"error: {err.args[0] if isinstance(err, KeyError) else err}")
-    if "runner_type" in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    if notice is not None:
-        runner.logger.warning(notice)
-    runner.train()
+        if "runner_type" in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        if notice is not None:
+            runner.logger.warning(notice)
+        runner.train()
 
 
 if __name__ == "__main__":

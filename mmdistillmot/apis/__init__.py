@@ -1,5 +1,19 @@
 """High-level APIs: tracking a user's own footage."""
 
-from mmdistillmot.apis.video_tracking import FrameSource, VideoTracker, load_public_detections
+from mmdistillmot.apis.video_tracking import (
+    FrameSource,
+    VideoTracker,
+    describe_thresholds,
+    load_public_detections,
+    read_seqinfo_frame_rate,
+    tracks_to_mot_rows,
+)
 
-__all__ = ["FrameSource", "VideoTracker", "load_public_detections"]
+__all__ = [
+    "FrameSource",
+    "VideoTracker",
+    "describe_thresholds",
+    "load_public_detections",
+    "read_seqinfo_frame_rate",
+    "tracks_to_mot_rows",
+]

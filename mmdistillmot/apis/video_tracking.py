@@ -15,13 +15,24 @@ boxes instead of the model's own. Their appearance embeddings come from the mode
 
 Either way the tracker reports the public boxes themselves (``output_boxes='detection'``, not the
 Kalman-filtered boxes), as the protocol requires: every output box is one of the given boxes.
+
+Frame rate: :class:`FrameSource` reads a video file's own rate and a MOTChallenge sequence's
+``seqinfo.ini`` ``frameRate``; :meth:`VideoTracker.track` hands it to the tracker in each frame's
+metainfo (``fps``), as ``MOTChallengeVideoDataset`` does for ``tools/test.py``, so that
+``JDETracker``'s lost-track buffer is FairMOT's ``int(fps / 30 * track_buffer)``.
+
+Track ids: trackers number tracks from 0 (mmdet's convention); MOTChallenge files count from 1.
+:func:`tracks_to_mot_rows` is where this module's results become 1-based, once.
 """
 
 from __future__ import annotations
 
+import configparser
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,17 +45,61 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmdistillmot.datasets.mot_files import read_mot_file
+from mmdistillmot.datasets.mot_files import make_mot_rows, read_mot_file
 from mmdistillmot.models.distillers.raw_frames import recover_raw_frames
+from mmdistillmot.models.trackers.jde_tracker import lost_track_buffer
 
-__all__ = ["FrameSource", "VideoTracker", "load_public_detections"]
+__all__ = [
+    "FrameSource",
+    "VideoTracker",
+    "describe_thresholds",
+    "load_public_detections",
+    "read_seqinfo_frame_rate",
+    "tracks_to_mot_rows",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_seqinfo_frame_rate(path: str | Path) -> float | None:
+    """The ``frameRate`` of a ``seqinfo.ini`` (only that key is needed; MOTChallenge's own).
+
+    Args:
+        path: The ``seqinfo.ini`` file.
+
+    Returns:
+        The frame rate, or None when the file has no ``[Sequence] frameRate``.
+
+    Raises:
+        ValueError: The file is not an ini file, or ``frameRate`` is not a positive number (the
+            message names the file).
+    """
+    parser = configparser.ConfigParser()
+    try:
+        parser.read_string(Path(path).read_text(encoding="utf-8"), source=str(path))
+    except (configparser.Error, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid ini file: {' '.join(str(err).split())}") from None
+    if not parser.has_option("Sequence", "frameRate"):  # option names are case-insensitive
+        return None
+    value = parser.get("Sequence", "frameRate")
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"{path}: frameRate={value!r} is not a positive number")
+    return rate
 
 
 @dataclass
 class FrameSource:
     """Frames of a video file or of a folder of images (sorted by name), as BGR uint8 arrays.
+
+    Attributes set from the input: ``fps`` (float or None) and ``fps_source``, where the rate
+    came from: a video file's own rate (``'video file'``); for a folder, the ``frameRate`` of
+    the ``seqinfo.ini`` of its MOTChallenge sequence (``'<path>/seqinfo.ini'``: the folder's
+    own, or its parent's when the folder is that sequence's ``imDir``); else None
+    (``'unknown'``).
 
     Args:
         path: A video file readable by OpenCV, a folder of images, or a MOTChallenge sequence
@@ -57,6 +112,8 @@ class FrameSource:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"input '{self.path}' does not exist")
         self.is_folder = os.path.isdir(self.path)
+        self.fps: float | None = None
+        self.fps_source = "unknown"
         if self.is_folder and os.path.isdir(os.path.join(self.path, "img1")):
             self.path = os.path.join(self.path, "img1")  # a MOTChallenge sequence folder
         if self.is_folder:
@@ -67,14 +124,36 @@ class FrameSource:
                 raise FileNotFoundError(
                     f"no images ({', '.join(IMAGE_EXTENSIONS)}) in '{self.path}'"
                 )
-            self.fps = 30.0
+            seqinfo = self._find_seqinfo(Path(self.path))
+            if seqinfo is not None:
+                self.fps = read_seqinfo_frame_rate(seqinfo)
+                if self.fps is not None:
+                    self.fps_source = str(seqinfo)
         else:
             capture = cv2.VideoCapture(self.path)
             if not capture.isOpened():
                 raise OSError(f"OpenCV cannot open the video '{self.path}'")
-            self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+            rate = capture.get(cv2.CAP_PROP_FPS)
+            if math.isfinite(rate) and rate > 0:  # 0 when the container does not say
+                self.fps, self.fps_source = float(rate), "video file"
             self.num_video_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
             capture.release()
+
+    @staticmethod
+    def _find_seqinfo(folder: Path) -> Path | None:
+        """The ``seqinfo.ini`` of the sequence whose images ``folder`` holds, if any."""
+        if (folder / "seqinfo.ini").is_file():
+            return folder / "seqinfo.ini"
+        parent = folder.parent / "seqinfo.ini"
+        if not parent.is_file():
+            return None
+        parser = configparser.ConfigParser()
+        try:
+            parser.read_string(parent.read_text(encoding="utf-8"), source=str(parent))
+        except (configparser.Error, UnicodeDecodeError):
+            return parent  # read_seqinfo_frame_rate reports it
+        im_dir = parser.get("Sequence", "imDir", fallback="img1")
+        return parent if im_dir == folder.name else None
 
     def __len__(self) -> int:
         return len(self.files) if self.is_folder else self.num_video_frames
@@ -122,6 +201,69 @@ def load_public_detections(path: str, min_score: float = -np.inf) -> dict[int, n
     return {int(f): boxes[rows["frame"] == f] for f in np.unique(rows["frame"])}
 
 
+def tracks_to_mot_rows(frame_id: int, tracks: InstanceData) -> np.ndarray:
+    """One frame's tracks as MOTChallenge result rows, with 1-based ids (``instances_id + 1``).
+
+    Args:
+        frame_id: 0-based index of the frame in its video (written 1-based, as MOTChallenge).
+        tracks: ``bboxes`` [M, 4] xyxy, ``scores`` [M] and ``instances_id`` [M] (from 0, as
+            mmdet's and this project's trackers number them).
+
+    Returns:
+        [M] structured rows of dtype ``MOT_ROW_DTYPE`` (``frame``, ``id``, ``x, y, w, h``,
+        ``conf``): ids and frames from 1.
+    """
+    boxes = tracks.bboxes.detach().cpu().numpy().reshape(-1, 4).astype(np.float64)
+    ids = tracks.instances_id.detach().cpu().numpy().reshape(-1).astype(np.int64)
+    scores = tracks.scores.detach().cpu().numpy().reshape(-1).astype(np.float64)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    return make_mot_rows([frame_id + 1] * len(ids), ids + 1, xywh, scores)
+
+
+def describe_thresholds(
+    model: torch.nn.Module, fps: float | None = None, public_dets: bool = False
+) -> str:
+    """One line naming the score thresholds that gate a tracking model, stage by stage.
+
+    Args:
+        model: A tracking model (``TDT``, ``TwoStageTracker``, ``FairMOT``, mmdet's MOT models).
+        fps: The video's frame rate, for the lost-track buffer of a ``JDETracker``-style
+            tracker (``track_buffer``); None: the tracker's current buffer.
+        public_dets: The boxes are public detections (the detector's threshold gates nothing).
+
+    Returns:
+        E.g. ``detector: score_thr=0.05 (boxes the detector keeps); tracker JDETracker:
+        init_track_thr=0.3 (at least this to start a track), obj_score_thr=0.3 (a detection
+        must score above it to be associated), lost tracks kept 7 frames (7 fps)``.
+    """
+    parts = []
+    detector = getattr(model, "detector", None)
+    head_cfg = getattr(getattr(detector, "bbox_head", None), "test_cfg", None)
+    if public_dets:
+        parts.append("boxes: the public detections (after --min-det-score)")
+    elif head_cfg is not None and head_cfg.get("score_thr") is not None:
+        parts.append(f"detector: score_thr={head_cfg['score_thr']} (boxes the detector keeps)")
+    tracker = getattr(model, "tracker", None)
+    if tracker is not None:
+        meaning = {
+            "obj_score_thr": "a detection must score above it to be associated",
+            "init_track_thr": "at least this to start a track",
+        }
+        values = [
+            f"{name}={value}" + (f" ({meaning[name]})" if name in meaning else "")
+            for name, value in sorted(vars(tracker).items())
+            if name.endswith(("_thr", "_thrs")) and isinstance(value, (int, float, dict))
+        ]
+        if fps is not None and isinstance(getattr(tracker, "track_buffer", None), int):
+            frames = lost_track_buffer(fps, tracker.track_buffer)
+            values.append(f"lost tracks kept {frames} frames ({fps:g} fps)")
+        elif hasattr(tracker, "max_time_lost"):
+            rate = getattr(tracker, "frame_rate", None)
+            values.append(f"lost tracks kept {tracker.max_time_lost} frames (config: {rate} fps)")
+        parts.append(f"tracker {type(tracker).__name__}: " + ", ".join(values))
+    return "; ".join(parts) or f"{type(model).__name__}: no score thresholds found"
+
+
 class VideoTracker:
     """A tracking model built from a config and a checkpoint, fed one BGR frame at a time.
 
@@ -155,7 +297,9 @@ class VideoTracker:
         self.min_iou = min_iou
         self.max_candidates = max_candidates
 
-    def _prepare(self, image: np.ndarray, frame_id: int, video_len: int) -> dict:
+    def _prepare(
+        self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None
+    ) -> dict:
         # uint8, as LoadImageFromFile gives tools/test.py
         data = dict(
             img=[image],
@@ -164,26 +308,51 @@ class VideoTracker:
             img_id=[frame_id + 1],
             ori_video_length=[video_len],
         )
-        return default_collate([self.pipeline(data)])
+        packed = self.pipeline(data)
+        if fps is not None:  # whatever meta_keys the config's PackTrackInputs packs
+            for frame_sample in packed["data_samples"]:
+                frame_sample.set_metainfo(dict(fps=float(fps)))
+        return default_collate([packed])
+
+    def describe_thresholds(self, fps: float | None = None, public_dets: bool = False) -> str:
+        """See :func:`describe_thresholds` (of this tracker's model).
+
+        Args:
+            fps: The video's frame rate (for the lost-track buffer), if known.
+            public_dets: Whether public detections replace the model's.
+
+        Returns:
+            One line.
+        """
+        return describe_thresholds(self.model, fps, public_dets)
 
     @torch.no_grad()
-    def track(self, image: np.ndarray, frame_id: int, video_len: int) -> InstanceData:
+    def track(
+        self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None
+    ) -> InstanceData:
         """Track one frame with the model's own detections.
 
         Args:
             image: BGR frame [H, W, 3] uint8.
             frame_id: 0-based index in the video (0 resets the tracker).
             video_len: Number of frames of the video.
+            fps: The video's frame rate, given to the tracker in the frame's metainfo
+                (``JDETracker``: its lost-track buffer); None keeps the config's rate.
 
         Returns:
             ``bboxes`` [M, 4] xyxy in frame pixels, ``scores`` [M], ``instances_id`` [M].
         """
-        sample = self.model.test_step(self._prepare(image, frame_id, video_len))[0]
+        sample = self.model.test_step(self._prepare(image, frame_id, video_len, fps))[0]
         return sample[0].pred_track_instances
 
     @torch.no_grad()
     def track_public(
-        self, image: np.ndarray, frame_id: int, video_len: int, detections: np.ndarray
+        self,
+        image: np.ndarray,
+        frame_id: int,
+        video_len: int,
+        detections: np.ndarray,
+        fps: float | None = None,
     ) -> InstanceData:
         """Track one frame's public detections with the model's embeddings.
 
@@ -192,6 +361,7 @@ class VideoTracker:
             frame_id: 0-based index in the video (0 resets the tracker).
             video_len: Number of frames of the video.
             detections: [N, 5] ``x1, y1, x2, y2, score`` in frame pixels.
+            fps: The video's frame rate for the tracker (None keeps the config's rate).
 
         Returns:
             ``bboxes`` [M, 4] (each one of ``detections``' boxes), ``scores`` [M],
@@ -203,7 +373,7 @@ class VideoTracker:
                 f"{type(model).__name__} does not expose a JDETracker-style tracker; public "
                 "detections need a TDT, TwoStageTracker or FairMOT model"
             )
-        data = model.data_preprocessor(self._prepare(image, frame_id, video_len), False)
+        data = model.data_preprocessor(self._prepare(image, frame_id, video_len, fps), False)
         frame = data["inputs"][:, 0].contiguous()
         frame_sample = data["data_samples"][0][0]
         scale = frame_sample.metainfo["scale_factor"]
@@ -247,7 +417,11 @@ class VideoTracker:
         tracker.output_boxes = "detection"  # report the given boxes, not Kalman estimates
         try:
             return tracker.track_detections(
-                bboxes=boxes, scores=scores, frame_id=frame_id, embeddings=embeddings
+                bboxes=boxes,
+                scores=scores,
+                frame_id=frame_id,
+                embeddings=embeddings,
+                frame_rate=fps,
             )
         finally:
             tracker.output_boxes = output_boxes

@@ -1,4 +1,4 @@
-"""Evaluation: MOTChallenge scoring with TrackEval's metrics."""
+"""Evaluation: MOTChallenge scoring with TrackEval's metrics, the 1-based mmdet metric."""
 
 from mmdistillmot.evaluation.mot_eval import (
     MOTEvalResult,
@@ -6,5 +6,12 @@ from mmdistillmot.evaluation.mot_eval import (
     evaluate_mot_results,
     format_results_table,
 )
+from mmdistillmot.evaluation.one_based_mot_challenge_metric import OneBasedMOTChallengeMetric
 
-__all__ = ["MOTEvalResult", "MOTEvalWarning", "evaluate_mot_results", "format_results_table"]
+__all__ = [
+    "MOTEvalResult",
+    "MOTEvalWarning",
+    "OneBasedMOTChallengeMetric",
+    "evaluate_mot_results",
+    "format_results_table",
+]

@@ -7,9 +7,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+from mmengine.structures import InstanceData
 
-from mmdistillmot.apis import FrameSource, load_public_detections
-from mmdistillmot.datasets.mot_files import MOTFormatError
+from mmdistillmot.apis import (
+    FrameSource,
+    load_public_detections,
+    read_seqinfo_frame_rate,
+    tracks_to_mot_rows,
+)
+from mmdistillmot.datasets.mot_files import MOTFormatError, read_mot_file, write_mot_results
 
 
 def _write_frames(folder: Path, count: int, size: tuple[int, int] = (32, 24)) -> list[np.ndarray]:
@@ -91,3 +98,58 @@ def test_malformed_detections_name_file_and_line(tmp_path: Path) -> None:
         load_public_detections(str(det))
     with pytest.raises(FileNotFoundError, match="missing_det.txt"):
         load_public_detections(str(tmp_path / "missing_det.txt"))
+
+
+def _write_seqinfo(seq: Path, frame_rate: str, im_dir: str = "img1") -> None:
+    (seq / "seqinfo.ini").write_text(
+        f"[Sequence]\nname={seq.name}\nimDir={im_dir}\nframeRate={frame_rate}\nseqLength=3\n"
+        "imWidth=32\nimHeight=24\nimExt=.png\n"
+    )
+
+
+def test_sequence_frame_rate_from_seqinfo(tmp_path: Path) -> None:
+    _write_frames(tmp_path / "SEQ" / "img1", 3)
+    _write_seqinfo(tmp_path / "SEQ", "10")
+    for given in (tmp_path / "SEQ", tmp_path / "SEQ" / "img1"):  # the sequence or its imDir
+        source = FrameSource(str(given))
+        assert source.fps == 10.0
+        assert source.fps_source == str(tmp_path / "SEQ" / "seqinfo.ini")
+    # a folder beside the sequence's imDir is not that sequence: its rate is unknown
+    _write_frames(tmp_path / "SEQ" / "other", 2)
+    assert FrameSource(str(tmp_path / "SEQ" / "other")).fps is None
+    # a plain folder of frames: unknown (the tool then says so and renders at 30 fps)
+    _write_frames(tmp_path / "plain", 2)
+    plain = FrameSource(str(tmp_path / "plain"))
+    assert plain.fps is None and plain.fps_source == "unknown"
+
+
+def test_bad_seqinfo_frame_rate_names_the_file(tmp_path: Path) -> None:
+    _write_frames(tmp_path / "SEQ" / "img1", 3)
+    _write_seqinfo(tmp_path / "SEQ", "fast")
+    with pytest.raises(ValueError, match=r"seqinfo\.ini: frameRate='fast'"):
+        FrameSource(str(tmp_path / "SEQ"))
+    assert read_seqinfo_frame_rate(_no_rate(tmp_path / "norate.ini")) is None
+
+
+def _no_rate(path: Path) -> Path:
+    path.write_text("[Sequence]\nname=X\n")
+    return path
+
+
+def test_tracks_become_rows_with_one_based_ids(tmp_path: Path) -> None:
+    tracks = InstanceData(
+        bboxes=torch.tensor([[10.0, 20.0, 40.0, 80.0], [100.0, 0.0, 150.0, 90.0]]),
+        scores=torch.tensor([0.9, 0.5]),
+        instances_id=torch.tensor([0, 7]),  # a tracker's ids count from 0
+    )
+    rows = tracks_to_mot_rows(4, tracks)
+    path = tmp_path / "SEQ.txt"
+    write_mot_results(path, rows)
+    back = read_mot_file(path, kind="result").rows
+    assert back["frame"].tolist() == [5, 5]  # frame index 4 -> MOTChallenge frame 5
+    assert back["id"].tolist() == [1, 8]  # ids from 1, each shifted once
+    boxes = np.stack([back[k] for k in ("x", "y", "w", "h")], axis=1)
+    np.testing.assert_allclose(boxes, [[10, 20, 30, 60], [100, 0, 50, 90]])
+    no_id = torch.zeros(0, dtype=torch.long)
+    empty = InstanceData(bboxes=torch.zeros(0, 4), scores=torch.zeros(0), instances_id=no_id)
+    assert len(tracks_to_mot_rows(0, empty)) == 0

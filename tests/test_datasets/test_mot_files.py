@@ -17,8 +17,6 @@ from mmdistillmot.datasets.mot_files import (
     write_seqinfo,
 )
 
-ASSETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "assets" / "mot17_mini" / "train"
-
 MOT16_GT = """1,1,912,484,97,109,0,7,1
 1,2,1338,418,167,379,1,1,0.86014
 2,2,1342,417,168,380,1,1,0.5
@@ -249,12 +247,11 @@ def test_seqinfo_errors_name_file_and_field(tmp_path, text, fragment):
 
 
 @pytest.mark.assets
-@pytest.mark.skipif(not ASSETS.is_dir(), reason="../shared/assets/mot17_mini is absent")
-def test_real_mot17_files():
+def test_real_mot17_files(assets_root):
     # Row counts from ../shared/assets/SOURCES.md.
     expected = {"MOT17-02-FRCNN": 156, "MOT17-04-FRCNN": 792, "MOT17-05-FRCNN": 73}
     for name, count in expected.items():
-        seq = ASSETS / name
+        seq = assets_root / "mot17_mini" / "train" / name
         info = read_seqinfo(seq / "seqinfo.ini")
         gt = read_mot_file(seq / "gt" / "gt.txt", "gt", image_size=(info.im_width, info.im_height))
         assert (gt.style, len(gt), info.name) == ("mot16", count, name)

@@ -153,7 +153,8 @@ def test_guide_snippets_run_as_written(tmp_path: Path) -> None:
     python_path = os.pathsep.join([str(tmp_path / "my_project"), str(Path(__file__).parent)])
     env = {**os.environ, "PYTHONPATH": python_path, "OMP_NUM_THREADS": "2"}
     result = subprocess.run(
-        [sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-1].startswith("ok ")

@@ -199,8 +199,9 @@ def test_package_import_registers_everything() -> None:
         "print(json.dumps(sorted(out)))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
-    )
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True,
+        timeout=240,
+    )  # fmt: skip
     on_import = set(json.loads(result.stdout.strip().splitlines()[-1]))
     missing = sorted(set(REGISTERED) - on_import)
     assert not missing, (

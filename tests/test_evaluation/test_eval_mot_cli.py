@@ -28,8 +28,9 @@ def test_cli_reproduces_published_tud_numbers(tud_dirs, tmp_path):
     out = tmp_path / "scores" / "tud.json"
     cmd = [sys.executable, str(SCRIPT), "--gt-root", str(gt_root), "--results", str(results)]
     proc = subprocess.run(
-        cmd + ["--json", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, check=False
-    )
+        cmd + ["--json", str(out)], capture_output=True, text=True, cwd=REPO_ROOT, check=False,
+        timeout=600,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     combined = json.loads(out.read_text())["combined"]
     assert combined["MOTA"] == pytest.approx(0.555, abs=5e-4)

@@ -98,7 +98,7 @@ def test_sweep_end_to_end_on_synthetic(tmp_path: Path, tiny_synthetic_mot: Path)
          f"test_dataloader.dataset.data_root={root}", "test_dataloader.num_workers=0",
          "test_dataloader.persistent_workers=False",
          "test_dataloader.dataset.pipeline.0.transforms.1.scale=(160,96)"],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "out" / "robustness.csv") as f:

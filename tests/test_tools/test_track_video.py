@@ -8,6 +8,7 @@ and -- with ``--public-dets`` -- that every reported box is one of the given det
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +18,12 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmdistillmot.datasets.mot_files import make_mot_rows, read_mot_file, write_mot_results
+from mmdistillmot.datasets.mot_files import (
+    make_mot_rows,
+    read_mot_file,
+    read_seqinfo,
+    write_mot_results,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location(
@@ -67,6 +73,19 @@ def _video_frames(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def _record_trackers(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The VideoTracker objects the tool builds (to read their tracker's state afterwards)."""
+    built = []
+
+    class Recording(track_video.VideoTracker):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(track_video, "VideoTracker", Recording)
+    return built
+
+
 def test_folder_of_frames_to_video(sequence: Path, tmp_path: Path) -> None:
     # A script starts without mmdet's registry scope (the test session sets one): the tool must
     # set the config's own scope, whatever scope is current.
@@ -101,7 +120,7 @@ def test_video_file_to_frame_folder(sequence: Path, tmp_path: Path) -> None:
     assert set(result.frames.tolist()) <= set(range(1, 7))
 
 
-def test_public_detections_are_the_only_boxes(sequence: Path, tmp_path: Path) -> None:
+def test_public_detections_are_the_only_boxes(sequence: Path, tmp_path: Path, monkeypatch) -> None:
     # Detections: the ground-truth boxes shifted by a fraction of a pixel (so they are not the
     # model's boxes by accident) and every third one left out; scores vary.
     gt = read_mot_file(sequence / "gt" / "gt.txt", kind="gt").rows
@@ -112,7 +131,11 @@ def test_public_detections_are_the_only_boxes(sequence: Path, tmp_path: Path) ->
     write_mot_results(det, make_mot_rows(gt["frame"], [-1] * len(gt), boxes, scores))
     out = tmp_path / "public.mp4"
     argv = [CONFIG, str(sequence), "--out", str(out), "--public-dets", str(det), *TINY]
+    built = _record_trackers(monkeypatch)
     assert track_video.main(argv) == 0
+    # the public path hands the sequence's rate to the tracker too: int(fps / 30 * 30)
+    rate = read_seqinfo(sequence / "seqinfo.ini").frame_rate
+    assert built[0].model.tracker.max_time_lost == int(rate / 30 * 30) != 30
     result = read_mot_file(tmp_path / "public.txt", kind="result").rows
     assert len(result) > 0, "no public detection got an embedding and a track"
     given = read_mot_file(det, kind="det").rows
@@ -152,3 +175,57 @@ def test_refuses_to_write_into_the_input(sequence: Path, tmp_path: Path) -> None
              "--public-dets", str(det)]
         )  # fmt: skip
     assert sorted(p.name for p in (sequence / "img1").iterdir()) == before
+
+
+def _at_rate(sequence: Path, tmp_path: Path, rate: int) -> Path:
+    """A copy of the sequence whose seqinfo.ini says ``frameRate=rate``."""
+    copy = tmp_path / sequence.name
+    shutil.copytree(sequence, copy)
+    info = (copy / "seqinfo.ini").read_text()
+    assert "frameRate=" in info and f"frameRate={rate}\n" not in info
+    (copy / "seqinfo.ini").write_text(re.sub(r"(?m)^frameRate=.*$", f"frameRate={rate}", info))
+    return copy
+
+
+def test_sequence_rate_reaches_video_and_tracker(
+    sequence: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    seq = _at_rate(sequence, tmp_path, 10)
+    out = tmp_path / "tracked.mp4"
+    built = _record_trackers(monkeypatch)
+    assert track_video.main([CONFIG, str(seq), "--out", str(out), *TINY]) == 0
+    (video_tracker,) = built
+    # the tracker itself ran with FairMOT's buffer int(10 / 30 * 30) = 10 (config: 30 fps)
+    assert video_tracker.model.tracker.frame_rate == 30
+    assert video_tracker.model.tracker.max_time_lost == 10
+    capture = cv2.VideoCapture(str(out))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)  # not the writer's old 30
+    capture.release()
+    printed = capsys.readouterr().out
+    assert f"frame rate: 10 fps ({seq / 'seqinfo.ini'})" in printed
+    # FairMOT's buffer int(10 / 30 * 30) = 10 frames; the effective thresholds, once
+    assert "lost tracks kept 10 frames (10 fps)" in printed
+    assert printed.count("thresholds:") == 1 and "obj_score_thr=0.0" in printed
+
+
+def test_txt_alone_renders_nothing_and_ids_count_from_one(
+    sequence: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    seq = _at_rate(sequence, tmp_path / "in", 10)
+    txt = tmp_path / "out" / "tracks.txt"
+    built = _record_trackers(monkeypatch)
+    # every box is reported (no area or aspect-ratio filter): frame 1 shows every new track
+    argv = [CONFIG, str(seq), "--txt", str(txt), "--fps", "5", *TINY]
+    assert track_video.main([*argv, "model.tracker.max_aspect_ratio=None"]) == 0
+    assert built[0].model.tracker.max_time_lost == 5  # --fps wins over seqinfo.ini's 10
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tracks.txt"]
+    printed = capsys.readouterr().out
+    assert "frame rate: 5 fps (--fps)" in printed and "lost tracks kept 5 frames" in printed
+    rows = read_mot_file(txt, kind="result").rows
+    # max_per_img=5 detections, each starting a track (ids 0..4 inside the tracker) confirmed
+    # at once in the first frame: written as 1..5
+    assert sorted(rows["id"][rows["frame"] == 1].tolist()) == [1, 2, 3, 4, 5]
+    assert rows["id"].min() == 1
+    with pytest.raises(SystemExit):  # neither output: refused before any work
+        track_video.main([CONFIG, str(seq), *TINY])
+    assert "--out" in capsys.readouterr().err

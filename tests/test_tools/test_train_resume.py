@@ -44,7 +44,7 @@ model = dict(backbone=dict(depth=18, num_stages=4, norm_eval=False))
 def run_train(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, str(REPO / "tools" / "train.py"), *args]
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
 
 
 @pytest.mark.slow

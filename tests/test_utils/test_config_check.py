@@ -44,7 +44,7 @@ def test_train_tool_exits_with_clear_message(tmp_path: Path) -> None:
     bad.write_text(f"_base_ = ['{base}']\nmodel = dict(neck=dict(type='FPNN'))\n")
     result = subprocess.run(
         [sys.executable, str(REPO / "tools" / "train.py"), str(bad)],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True, text=True, cwd=tmp_path, timeout=240,
     )  # fmt: skip
     assert result.returncode != 0
     assert "bad.py" in result.stderr and "model.neck.type" in result.stderr

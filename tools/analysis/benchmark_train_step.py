@@ -34,6 +34,12 @@ Examples:
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import contextlib
 import copy

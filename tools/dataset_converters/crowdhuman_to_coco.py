@@ -20,16 +20,23 @@ Examples:
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import math
-import os
 import os.path as osp
 import sys
 from typing import Any
 
 from PIL import Image
 from tqdm import tqdm
+
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 #: Tags of CrowdHuman boxes: a person, or a region to ignore.
 PERSON_TAG = "person"
@@ -161,6 +168,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-prefix", default="Images", help="image folder under data_root")
     parser.add_argument("--image-suffix", default=".jpg", help="image file suffix")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -173,14 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         if osp.exists(out) and not args.overwrite:
             raise FileExistsError(f"'{args.out}' exists; pass --overwrite to replace it.")
         coco, counts = convert(args.odgt, args.data_root, args.image_prefix, args.image_suffix)
-    except (CrowdHumanFormatError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    os.makedirs(osp.dirname(out) or ".", exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as file:
-        json.dump(coco, file)
-    os.replace(tmp, out)  # never a half-written file under the final name
+        os.makedirs(osp.dirname(out) or ".", exist_ok=True)
+        tmp = out + ".tmp"
+        with open(tmp, "w") as file:
+            json.dump(coco, file)
+        os.replace(tmp, out)  # never a half-written file under the final name
+    except CLI_ERRORS as err:  # CrowdHumanFormatError, FileNotFoundError, FileExistsError ...
+        return cli_error_status(err, args.debug)
     print(
         f"wrote {len(coco['images'])} images, {counts['person']} person boxes and "
         f"{counts['ignore']} ignore (iscrowd) boxes to {args.out}; "

@@ -20,9 +20,14 @@ Examples:
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from pathlib import Path
@@ -30,7 +35,8 @@ from typing import Any
 
 from mmengine.logging import print_log
 
-from mmdistillmot.datasets.jde_mix_dataset import JDEMixDataset, LabelFormatError
+from mmdistillmot.datasets.jde_mix_dataset import JDEMixDataset
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 #: Decimals kept for box coordinates (pixels).
 BOX_DECIMALS = 3
@@ -129,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-dir", default="images", help="image directory name in the lists")
     parser.add_argument("--label-dir", default="labels_with_ids", help="label directory name")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -146,15 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         if osp.exists(out) and not args.overwrite:
             raise ConversionError(f"'{args.out}' exists; pass --overwrite to replace it.")
         infos = read_jde_lists(args.data_root, args.lists, args.image_dir, args.label_dir)
-    except (ConversionError, FileNotFoundError, LabelFormatError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    coco = to_coco(infos, args.data_root)
-    os.makedirs(osp.dirname(out) or ".", exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as file:
-        json.dump(coco, file)
-    os.replace(tmp, out)  # never a half-written file under the final name
+        coco = to_coco(infos, args.data_root)
+        os.makedirs(osp.dirname(out) or ".", exist_ok=True)
+        tmp = out + ".tmp"
+        with open(tmp, "w") as file:
+            json.dump(coco, file)
+        os.replace(tmp, out)  # never a half-written file under the final name
+    except CLI_ERRORS as err:  # ConversionError, LabelFormatError, FileNotFoundError ...
+        return cli_error_status(err, args.debug)
     print_log(
         f"wrote {len(coco['images'])} images and {len(coco['annotations'])} boxes "
         f"(identities dropped) to {args.out}",

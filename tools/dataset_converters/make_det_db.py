@@ -30,9 +30,14 @@ replaced with ``--overwrite``, and the output may not be one of the inputs.
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -42,6 +47,7 @@ import numpy as np
 
 from mmdistillmot.datasets.mot_files import read_mot_file, read_seqinfo
 from mmdistillmot.datasets.transforms.load_proposals import format_proposal_line
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 __all__ = ["det_db_from_det_txt", "det_db_from_detector", "main", "write_det_db"]
 
@@ -223,6 +229,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for sub_parser in (txt, det):
         sub_parser.add_argument("--score-thr", type=float, default=DEFAULT_SCORE_THR)
         sub_parser.add_argument("--overwrite", action="store_true")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -231,9 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         return _run(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"make_det_db: error: {err}", file=sys.stderr)
-        return 2
+    except CLI_ERRORS as err:  # FileNotFoundError, FileExistsError, ValueError ...
+        return cli_error_status(err, args.debug, status=2)
 
 
 def _run(args: argparse.Namespace) -> int:

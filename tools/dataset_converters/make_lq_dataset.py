@@ -22,6 +22,12 @@ Examples::
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import logging
 import sys
@@ -29,11 +35,10 @@ import sys
 from mmdistillmot.datasets.lq_builder import (
     PAPER_TRAIN_RATIO,
     BuildConfig,
-    LQBuildError,
     build_lq_dataset,
     retain_freed_memory,
 )
-from mmdistillmot.datasets.mot_files import MOTFormatError
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="stop after this many new frames (a trial run; run again to resume)",
     )
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if len(args.paths) < 2:
         parser.error("give at least one SRC and a DST")
@@ -106,9 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             max_frames=args.max_frames,
         )
-    except (LQBuildError, MOTFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except CLI_ERRORS as err:  # LQBuildError, MOTFormatError, FileNotFoundError ...
+        return cli_error_status(err, args.debug)
     total = len(manifest["permutation"])
     print(f"{manifest['status']}: {len(manifest['degraded'])} of {total} videos degraded")
     for entry in manifest.get("lists", {}).values():

@@ -12,6 +12,12 @@ arguments returns at once.
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import sys
 import time
@@ -21,6 +27,7 @@ from mmdistillmot.datasets.synthetic import (
     SyntheticMOTConfig,
     generate_synthetic_mot,
 )
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -68,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--overwrite", action="store_true", help="replace an earlier output with other settings"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -92,17 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             people=args.people,
             reid=reid,
         )
-    except ValueError as err:
-        print(f"make_synthetic_mot.py: error: {err}", file=sys.stderr)
-        return 2
+    except ValueError as err:  # a setting out of range
+        return cli_error_status(err, args.debug, status=2)
     start = time.perf_counter()
     try:
         manifest = generate_synthetic_mot(
             args.out_dir, cfg, overwrite=args.overwrite, progress=not args.quiet
         )
-    except (FileExistsError, NotADirectoryError) as err:
-        print(f"make_synthetic_mot.py: error: {err}", file=sys.stderr)
-        return 1
+    except CLI_ERRORS as err:  # FileExistsError, NotADirectoryError ...
+        return cli_error_status(err, args.debug)
     seconds = time.perf_counter() - start
     for name, seq in manifest["sequences"].items():
         print(

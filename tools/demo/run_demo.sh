@@ -182,7 +182,7 @@ elif [ -f "$FPS_DIR/fps.json" ]; then
 else
   mkdir -p "$FPS_DIR"
   LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-  run 5b_fps --desc frames --result "" '(one-stage / two-stage.*)' -- \
+  run 5b_fps --desc frames --result "one-stage / two-stage FPS" 'FPS ratio A / B: ([0-9.]+x)' -- \
     "$PYTHON" tools/analysis/benchmark_fps.py \
       "${CONFIGS[one-stage]}" "$STUDENT_CKPT" "${CONFIGS[two-stage]}" "$STUDENT_CKPT" \
       "${CONFIGS[iou-only]}" "$STUDENT_CKPT" \

@@ -220,8 +220,11 @@ def draw_video(
             sink.write(drawn)
             if snapshot_path and frame in wanted:
                 label = f"{seq} frame {frame}: {len(here)} tracks"
-                cv2.putText(drawn, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
-                cv2.putText(drawn, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255))
+                (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+                cv2.rectangle(drawn, (0, 0), (tw + 12, th + 12), (0, 0, 0), -1)
+                cv2.putText(
+                    drawn, label, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255)
+                )
                 snapshots.append(drawn)
         if snapshot_path and snapshots:
             cv2.imwrite(snapshot_path, np.concatenate(snapshots, axis=0))

@@ -12,16 +12,30 @@ Examples:
         --public-dets MOT17-04/det/det.txt
 
 Writes ``--out`` (``.mp4``/``.avi``: a video; otherwise a folder of annotated JPEGs) and a
-MOTChallenge result file (``--txt``, default: beside the output, same stem, ``.txt``). With
-``--public-dets`` every box in the result file is one of the given detections (MOTChallenge's
-public-detection protocol); see ``mmdistillmot.apis.video_tracking`` for how the model's
-embeddings are attached to them.
+MOTChallenge result file (``--txt``, default: beside the output, same stem, ``.txt``; track ids
+from 1, as in MOTChallenge files, and the same ids on the rendered frames). Give only ``--txt``
+to write the result file without rendering a video. With ``--public-dets`` every box in the
+result file is one of the given detections (MOTChallenge's public-detection protocol); see
+``mmdistillmot.apis.video_tracking`` for how the model's embeddings are attached to them.
+
+Frame rate: a video file's own rate, or a sequence folder's ``seqinfo.ini`` ``frameRate``, goes
+to both the output video and the tracker (``JDETracker`` keeps a lost track
+``int(fps / 30 * track_buffer)`` frames, as FairMOT); ``--fps`` overrides it. The rate and the
+tracker's effective thresholds are printed once at start.
+
+Errors (a missing input or weight file, a weight file that does not fit, a malformed file) end
+the tool with one line ``error: ...`` and exit status 1; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
 import sys
 from pathlib import Path
 
@@ -30,9 +44,18 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 import mmdistillmot  # noqa: F401  (registers components)
-from mmdistillmot.apis import FrameSource, VideoTracker, load_public_detections
+from mmdistillmot.apis import (
+    FrameSource,
+    VideoTracker,
+    load_public_detections,
+    tracks_to_mot_rows,
+)
 from mmdistillmot.datasets.mot_files import make_mot_rows, write_mot_results
+from mmdistillmot.utils import add_debug_flag, cli_errors
 from mmdistillmot.visualization import VideoSink, draw_mot_rows
+
+#: Frame rate of the rendered video when neither the input nor ``--fps`` gives one.
+DEFAULT_VIDEO_FPS = 30.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,21 +65,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "checkpoint", nargs="?", help="checkpoint (omit if the config loads its own)"
     )
     parser.add_argument("input", help="video file or folder of frames")
-    parser.add_argument("--out", required=True, help="output video (.mp4/.avi) or folder")
-    parser.add_argument("--txt", help="MOTChallenge result file to write")
+    parser.add_argument(
+        "--out",
+        help="output video (.mp4/.avi) or folder of annotated JPEGs; optional when --txt is "
+        "given (then nothing is rendered)",
+    )
+    parser.add_argument(
+        "--txt",
+        help="MOTChallenge result file to write, track ids from 1 (default: beside --out, same "
+        "stem, .txt)",
+    )
     parser.add_argument("--public-dets", help="MOTChallenge det.txt to track instead")
-    parser.add_argument("--min-det-score", type=float, default=-np.inf, help="public dets filter")
+    parser.add_argument(
+        "--min-det-score",
+        type=float,
+        default=-np.inf,
+        help="with --public-dets only: detections of the file scoring below this are dropped "
+        "when the file is read, before the tracker sees them (default: keep all). After it the "
+        "tracker's own thresholds gate every detection, public or the model's: obj_score_thr "
+        "(a detection must score above it to be associated) and init_track_thr (at least this "
+        "to start a track); the effective values are printed at start",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--fps", type=float, help="output video frame rate (default: input's)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of the input, for the output video and the tracker's lost-track "
+        "buffer (default: the video file's own rate, or the sequence's seqinfo.ini frameRate; "
+        f"when neither is known, {DEFAULT_VIDEO_FPS:g} for the video and the config's "
+        "frame_rate for the tracker)",
+    )
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
-    return parser.parse_args(argv)
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    if args.out is None and args.txt is None:
+        parser.error("give --out (a video or a folder to render), --txt (the result file), or both")
+    if args.fps is not None and not args.fps > 0:
+        parser.error(f"--fps must be positive, got {args.fps}")
+    return args
 
 
-def check_outputs(out: str, txt: str, frames_path: str, public_dets: str | None) -> None:
+def check_outputs(out: str | None, txt: str, frames_path: str, public_dets: str | None) -> None:
     """Refuse outputs that would write over the input frames or detections.
 
     Args:
-        out: The video file or JPEG folder to write.
+        out: The video file or JPEG folder to write (None: nothing is rendered).
         txt: The result file to write.
         frames_path: The input video file or frame folder.
         public_dets: The detection file, if any.
@@ -65,9 +118,10 @@ def check_outputs(out: str, txt: str, frames_path: str, public_dets: str | None)
         ValueError: An output is (or lies in) an input.
     """
     source = Path(frames_path).resolve()
-    out_path = Path(out).resolve()
-    if out_path == source or (source.is_dir() and source in out_path.parents):
-        raise ValueError(f"--out '{out}' would write into the input '{frames_path}'")
+    if out is not None:
+        out_path = Path(out).resolve()
+        if out_path == source or (source.is_dir() and source in out_path.parents):
+            raise ValueError(f"--out '{out}' would write into the input '{frames_path}'")
     for given in (frames_path, public_dets):
         if given and Path(txt).resolve() == Path(given).resolve():
             raise ValueError(f"--txt '{txt}' would write over the input '{given}'")
@@ -75,39 +129,58 @@ def check_outputs(out: str, txt: str, frames_path: str, public_dets: str | None)
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        frames = FrameSource(args.input)
-        public = (
-            load_public_detections(args.public_dets, args.min_det_score)
-            if args.public_dets
-            else None
-        )
-    except (OSError, ValueError) as err:
-        sys.exit(f"error: {err}")
+    with cli_errors(args.debug):
+        return track(args)
+
+
+def track(args: argparse.Namespace) -> int:
+    """Track the input of ``args`` (see :func:`parse_args`) and write the outputs.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        0.
+    """
+    frames = FrameSource(args.input)
+    public = (
+        load_public_detections(args.public_dets, args.min_det_score) if args.public_dets else None
+    )
     txt = args.txt or os.path.splitext(args.out.rstrip("/"))[0] + ".txt"
-    try:
-        check_outputs(args.out, txt, frames.path, args.public_dets)
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    check_outputs(args.out, txt, frames.path, args.public_dets)
     tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
+    fps = args.fps or frames.fps  # None: the tracker keeps its config's frame_rate
+    source = "--fps" if args.fps else frames.fps_source
+    if fps is None:
+        print(
+            f"frame rate: unknown ({args.input} gives none; --fps sets it): "
+            f"{DEFAULT_VIDEO_FPS:g} fps for the video, the config's frame_rate for the tracker"
+        )
+    else:
+        print(f"frame rate: {fps:g} fps ({source}), for the video and the tracker")
+    print(f"thresholds: {tracker.describe_thresholds(fps, public_dets=public is not None)}")
     rows = []
     video_len = len(frames)
-    with VideoSink(args.out, fps=args.fps or frames.fps) as sink:
+    sink = VideoSink(args.out, fps=fps or DEFAULT_VIDEO_FPS) if args.out is not None else None
+    try:
         for frame_id, image in enumerate(tqdm(frames, total=video_len, desc="tracking")):
             if public is None:
-                tracks = tracker.track(image, frame_id, video_len)
+                tracks = tracker.track(image, frame_id, video_len, fps=fps)
             else:
                 dets = public.get(frame_id + 1, np.zeros((0, 5)))
-                tracks = tracker.track_public(image, frame_id, video_len, dets)
-            boxes = tracks.bboxes.cpu().numpy().reshape(-1, 4)
-            ids = tracks.instances_id.cpu().numpy()
-            scores = tracks.scores.cpu().numpy()
-            xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-            rows.append(make_mot_rows([frame_id + 1] * len(ids), ids, xywh, scores))
-            sink.write(draw_mot_rows(image, xywh, ids))
+                tracks = tracker.track_public(image, frame_id, video_len, dets, fps=fps)
+            frame_rows = tracks_to_mot_rows(frame_id, tracks)  # ids from 1, as written
+            rows.append(frame_rows)
+            if sink is not None:
+                xywh = np.stack([frame_rows[k] for k in ("x", "y", "w", "h")], axis=1)
+                sink.write(draw_mot_rows(image, xywh, frame_rows["id"]))
+    finally:
+        if sink is not None:
+            sink.close()
     empty = make_mot_rows([], [], np.zeros((0, 4)))  # a video without frames
     write_mot_results(txt, np.concatenate(rows) if rows else empty)
-    print(f"tracked {video_len} frames -> {args.out} and {txt}")
+    written = f"{args.out} and {txt}" if args.out is not None else txt
+    print(f"tracked {video_len} frames -> {written}")
     return 0
 
 

@@ -9,14 +9,19 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
 
 import torch
 
 import mmdistillmot  # noqa: F401  (safe checkpoint loading)
 from mmdistillmot.compat import safe_load_checkpoint
+from mmdistillmot.utils import add_debug_flag, cli_errors
 
 PREFIX = "net."
 
@@ -41,11 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="TorchreidClassifier checkpoint (tools/train.py)")
     parser.add_argument("out", help="torchreid-format weight file to write")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
+    with cli_errors(args.debug):
         count = export(args.checkpoint, args.out)
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        sys.exit(f"error: {err}")
     print(f"wrote {count} tensors to {args.out}")
 
 

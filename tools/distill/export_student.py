@@ -13,9 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
 
 import torch
 
@@ -24,6 +28,7 @@ from mmdistillmot.models.distillers.student_checkpoint import (
     DISTILL_STATE_KEY,
     to_student_checkpoint,
 )
+from mmdistillmot.utils import add_debug_flag, cli_errors
 
 #: Entries of a runner checkpoint that describe the training run, not the student.
 RUN_STATE_KEYS = ("optimizer", "param_schedulers", "message_hub", "ema_state_dict")
@@ -34,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("input", help="checkpoint written while training a FeatureDistiller")
     parser.add_argument("output", help="where to write the student-only checkpoint")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -79,10 +85,8 @@ def export_student(input_path: str, output_path: str, overwrite: bool = False) -
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
+    with cli_errors(args.debug):
         exported = export_student(args.input, args.output, overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, KeyError) as err:
-        sys.exit(f"error: {err}")
     n = len(exported["state_dict"])
     params = sum(v.numel() for v in exported["state_dict"].values() if v.is_floating_point())
     print(f"wrote {args.output}: {n} student tensors ({params / 1e6:.2f} M values), no teacher")

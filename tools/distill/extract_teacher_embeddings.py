@@ -30,10 +30,15 @@ any number of them.
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import datetime
 import json
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -57,6 +62,7 @@ from mmdistillmot.datasets.teacher_embedding_store import (
 )
 from mmdistillmot.models.teachers.base_teacher import BaseTeacher
 from mmdistillmot.models.teachers.weights import file_sha256
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 PARTIAL_DIR = "partial"
 META_FILE = "meta.json"
@@ -493,6 +499,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action=DictAction,
         help="override config settings, e.g. teacher.weights=path/to/osnet.pth",
     )
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -539,9 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             rank=rank,
             world_size=world_size,
         )
-    except (ExtractionError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except CLI_ERRORS as err:  # ExtractionError, a missing or mismatched weight file ...
+        return cli_error_status(err, args.debug)
     finally:
         torch.set_num_threads(previous_threads)
         if world_size > 1 and dist.is_initialized():

@@ -13,6 +13,12 @@ Example:
 
 from __future__ import annotations
 
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning
+# on every core; ``make`` exports the same, this covers running the tool directly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import sys
 
@@ -22,10 +28,7 @@ from mmdistillmot.models.model_converters import (
     convert_mobilenetv2_file,
     find_packaged_mobilenetv2,
 )
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+from mmdistillmot.utils import CLI_ERRORS, add_debug_flag, cli_error_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         help="source weights (default: the file inside the installed "
         f"{DEEP_SORT_MOBILENETV2.requirement}, checked against its sha256)",
     )
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     try:
         if args.src is None:
@@ -55,11 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         result = convert_mobilenetv2_file(
             src, args.out, provenance=provenance, source_name=source_name
         )
-    except (OSError, RuntimeError, ValueError) as err:  # each names the file; one line
-        if args.debug:
-            raise
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 1
+    except CLI_ERRORS as err:  # each names the file; one line
+        return cli_error_status(err, args.debug)
     print(f"source: {result.source} ({result.layout} layout, sha256 {result.source_sha256})")
     print(f"wrote {result.num_tensors} tensors (mmdet MobileNetV2, prefix 'backbone.'):")
     print(f"{result.path}")

@@ -3,7 +3,7 @@
 # from a det-db (tools/dataset_converters/make_det_db.py), mmdet's MOTChallenge layout and
 # CocoVID files (DanceTrack keeps the MOTChallenge layout: train/ and val/ with
 # SEQ/img1 and SEQ/gt/gt.txt; convert with mmdet's mot2coco.py logic, one file per split).
-dataset_type = "MOTChallengeDataset"
+dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/dancetrack/"
 # YOLOX proposals of train and test frames, score > 0.05, e.g.
 # make_det_db.py detector configs/motrv2/yolox_x_proposals_dancetrack.py CKPT ... data/dancetrack/det_db_yolox.json
@@ -75,5 +75,5 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+val_evaluator = dict(type="OneBasedMOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
 test_evaluator = val_evaluator

@@ -39,7 +39,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type="TrackImgSampler"),
     dataset=dict(
-        type="MOTChallengeDataset",
+        type="MOTChallengeVideoDataset",
         data_root=mot15_root,
         ann_file="annotations/train_cocoformat.json",
         data_prefix=dict(img_path="train"),
@@ -49,5 +49,5 @@ val_dataloader = dict(
     ),
 )
 test_dataloader = val_dataloader
-val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+val_evaluator = dict(type="OneBasedMOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
 test_evaluator = val_evaluator

@@ -1,7 +1,7 @@
 # MOT17 half-train / half-val (mmdet's `tools/dataset_converters/mot2coco.py --split-train`)
 # with FairMOT's training pipeline: HSV gains, letterbox to 1088x608 (pad 127.5), random
 # affine, horizontal flip; one frame per sample (FairMOT trains on independent images).
-dataset_type = "MOTChallengeDataset"
+dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/MOT17/"
 img_scale = (1088, 608)  # (w, h)
 backend_args = None
@@ -74,5 +74,5 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+val_evaluator = dict(type="OneBasedMOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
 test_evaluator = val_evaluator

@@ -9,7 +9,7 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type="MOTChallengeMetric",
+    type="OneBasedMOTChallengeMetric",
     metric=["HOTA", "CLEAR", "Identity"],
     format_only=True,
     outfile_prefix="./work_dirs/fairmot_mot17_test_results",

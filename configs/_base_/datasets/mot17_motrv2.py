@@ -2,7 +2,7 @@
 # frames of a clip (TransformBroadcaster shares @cache_randomness draws), detector proposals
 # from a det-db (tools/dataset_converters/make_det_db.py), mmdet's MOTChallenge layout and
 # CocoVID files (mmdet's tools/dataset_converters/mot2coco.py).
-dataset_type = "MOTChallengeDataset"
+dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/MOT17/"
 # YOLOX proposals of train and test frames, score > 0.05, e.g.
 # make_det_db.py detector configs/motrv2/yolox_x_proposals_mot17.py CKPT ... data/MOT17/det_db_yolox.json
@@ -74,5 +74,5 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+val_evaluator = dict(type="OneBasedMOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
 test_evaluator = val_evaluator

@@ -32,7 +32,7 @@ mot17_test_dataloader = dict(
     drop_last=False,
     sampler=dict(type="TrackImgSampler"),
     dataset=dict(
-        type="MOTChallengeDataset",
+        type="MOTChallengeVideoDataset",
         data_root=mot17_root,
         ann_file="annotations/test_cocoformat.json",
         data_prefix=dict(img_path="test"),
@@ -44,7 +44,7 @@ mot17_test_dataloader = dict(
 # format_only: write one <sequence>.txt per test sequence under outfile_prefix (zip them for the
 # server); no scores, there is no public ground truth.
 mot17_test_evaluator = dict(
-    type="MOTChallengeMetric",
+    type="OneBasedMOTChallengeMetric",
     metric=["HOTA", "CLEAR", "Identity"],
     format_only=True,
     outfile_prefix="./work_dirs/tdt_mot17_test_results",

@@ -1,7 +1,10 @@
 # The embedded synthetic MOT dataset (tools/dataset_converters/make_synthetic_mot.py) for
 # tracking evaluation: every validation sequence is tracked frame by frame (image-based
 # sampling; the tracker resets at frame 0) and scored with HOTA, CLEAR and Identity.
-dataset_type = 'MOTChallengeDataset'
+# MOTChallengeVideoDataset is mmdet's MOTChallengeDataset plus each video's fps in its frames'
+# metainfo (the tracker's lost-track buffer); OneBasedMOTChallengeMetric is mmdet's metric
+# writing track ids from 1, as MOTChallenge files have them.
+dataset_type = 'MOTChallengeVideoDataset'
 data_root = 'data/synthetic_mot/'
 backend_args = None
 img_scale = (640, 352)  # (w, h)
@@ -30,5 +33,5 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=track_test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='MOTChallengeMetric', metric=['HOTA', 'CLEAR', 'Identity'])
+val_evaluator = dict(type='OneBasedMOTChallengeMetric', metric=['HOTA', 'CLEAR', 'Identity'])
 test_evaluator = val_evaluator

@@ -20,7 +20,7 @@
 #
 # Validation and test use LQMOT; evaluate on MOT with
 #   --cfg-options test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json
-dataset_type = "MOTChallengeDataset"
+dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/lqmot_mot/"
 det_db = data_root + "det_db_yolox.json"
 train_ann_file = "annotations/train_lq2-hq1_cocoformat.json"
@@ -93,5 +93,5 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type="MOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
+val_evaluator = dict(type="OneBasedMOTChallengeMetric", metric=["HOTA", "CLEAR", "Identity"])
 test_evaluator = val_evaluator

@@ -14,7 +14,9 @@ The behaviour follows ``docs/reference.md`` ("JDETracker"), i.e. FairMOT's ``JDE
 5. Remaining detections with ``score >= init_track_thr`` start new tracks (confirmed at once only
    in the first frame of a sequence).
 6. Lost tracks whose last match is more than ``int(frame_rate / 30 * track_buffer)`` frames old
-   are removed; tracked/lost pairs closer than IoU distance 0.15 are duplicates and the
+   are removed (``frame_rate``: the video's own rate, the ``fps`` of its frames' metainfo, as
+   FairMOT reads each sequence's ``seqinfo.ini``; the config's ``frame_rate`` when absent);
+   tracked/lost pairs closer than IoU distance 0.15 are duplicates and the
    shorter-lived one is dropped.
 7. Confirmed tracked tracks are reported when their box has area > 100 and ``w / h <= 1.6``.
 
@@ -48,6 +50,7 @@ from mmdistillmot.models.trackers.track_state import Tracklet, TrackStatus, smoo
 __all__ = [
     "JDETracker",
     "box_iou_distance",
+    "lost_track_buffer",
     "embedding_distance",
     "fuse_motion",
     "linear_assignment",
@@ -223,6 +226,27 @@ def linear_assignment(
     return matches, unmatched_rows, unmatched_cols
 
 
+def lost_track_buffer(frame_rate: float, track_buffer: int) -> int:
+    """FairMOT's lost-track buffer in frames: ``int(frame_rate / 30 * track_buffer)``.
+
+    Args:
+        frame_rate (float): Frame rate of the video (> 0).
+        track_buffer (int): The buffer in frames at 30 fps (>= 0).
+
+    Returns:
+        int: How many frames a lost track is kept (e.g. 7 at 7 fps, 25 at 25 fps for 30).
+
+    Raises:
+        ValueError: ``frame_rate <= 0`` or ``track_buffer < 0``.
+    """
+    if not frame_rate > 0 or track_buffer < 0:
+        raise ValueError(
+            f"JDETracker: frame_rate must be > 0 and track_buffer >= 0, got {frame_rate} and "
+            f"{track_buffer}"
+        )
+    return int(frame_rate / 30.0 * track_buffer)
+
+
 def _to_numpy(value: ArrayLike, dtype: type | None = np.float64) -> np.ndarray:
     """Detach a tensor (any device) or array into a numpy array of ``dtype`` (kept if None)."""
     if isinstance(value, Tensor):
@@ -260,9 +284,13 @@ class JDETracker(BaseTracker):
             variant). 0.5.
         unconfirmed_match_thr (float): IoU-distance threshold for unconfirmed tracks. 0.7.
         duplicate_iou_dist (float): Tracked/lost pairs closer than this are duplicates. 0.15.
-        frame_rate (float): Frame rate of the video. 30.
+        frame_rate (float): Frame rate of a video whose frames carry no ``fps`` in their
+            metainfo (and of :meth:`track_detections` without ``frame_rate``). 30. A video's
+            own rate (``fps``, e.g. from ``MOTChallengeVideoDataset`` or
+            ``tools/demo/track_video.py``) replaces it from that video's frame 0 on.
         track_buffer (int): Lost-track buffer in frames at 30 fps. 30. Lost tracks are removed
-            once ``frame_id - last_matched_frame > int(frame_rate / 30 * track_buffer)``.
+            once ``frame_id - last_matched_frame > int(video_rate / 30 * track_buffer)``
+            (:attr:`max_time_lost`, for the current video).
         min_box_area (float, optional): Reported boxes need ``w * h >`` this. 100; ``None``
             disables.
         max_aspect_ratio (float, optional): Reported boxes need ``w / h <=`` this. 1.6; ``None``
@@ -300,13 +328,11 @@ class JDETracker(BaseTracker):
             raise ValueError(
                 f"JDETracker: output_boxes must be 'kalman' or 'detection', got {output_boxes!r}"
             )
-        if frame_rate <= 0 or track_buffer < 0:
-            raise ValueError(
-                f"JDETracker: frame_rate must be > 0 and track_buffer >= 0, got {frame_rate} and "
-                f"{track_buffer}"
-            )
-        self.max_time_lost = int(frame_rate / 30.0 * track_buffer)
-        super().__init__(num_frames_retain=self.max_time_lost)
+        lost_track_buffer(frame_rate, track_buffer)  # check both before anything is built
+        self.frame_rate = frame_rate
+        self.track_buffer = track_buffer
+        # BaseTracker.__init__ calls reset(), which sets the buffer from ``frame_rate``
+        super().__init__(num_frames_retain=lost_track_buffer(frame_rate, track_buffer))
         # mmdet 3.3's BaseTracker takes no ``motion``; build it like ByteTracker does.
         self.motion = TASK_UTILS.build(motion if motion is not None else dict(type="KalmanFilter"))
         self.obj_score_thr = obj_score_thr
@@ -319,8 +345,6 @@ class JDETracker(BaseTracker):
         self.iou_match_thr = iou_match_thr
         self.unconfirmed_match_thr = unconfirmed_match_thr
         self.duplicate_iou_dist = duplicate_iou_dist
-        self.frame_rate = frame_rate
-        self.track_buffer = track_buffer
         self.min_box_area = min_box_area
         self.max_aspect_ratio = max_aspect_ratio
         self.output_boxes = output_boxes
@@ -328,10 +352,24 @@ class JDETracker(BaseTracker):
         self.class_aware = class_aware
 
     def reset(self) -> None:
-        """Forget every track (called at frame 0 of each video)."""
+        """Forget every track (called at frame 0 of each video); back to the config's rate."""
         self.num_tracks = 0
         self.tracks: dict[int, Tracklet] = {}
         self.last_frame_id: int | None = None
+        self.set_video_frame_rate(self.frame_rate)
+
+    def set_video_frame_rate(self, frame_rate: float) -> None:
+        """Use the current video's frame rate for its lost-track buffer (:attr:`max_time_lost`).
+
+        Args:
+            frame_rate (float): Frames per second of the video (> 0).
+
+        Raises:
+            ValueError: ``frame_rate <= 0``.
+        """
+        self.max_time_lost = lost_track_buffer(frame_rate, self.track_buffer)
+        self.video_frame_rate = float(frame_rate)
+        self.num_frames_retain = self.max_time_lost
 
     def tracks_with_status(self, status: TrackStatus) -> list[Tracklet]:
         """Tracks in a given status, in creation order.
@@ -357,7 +395,9 @@ class JDETracker(BaseTracker):
             model (nn.Module, optional): The MOT model; unused (the embeddings are already in
                 ``pred_instances``), accepted for mmdet's interface.
             img (Tensor, optional): ``[T, C, H, W]`` frame; unused, accepted for the interface.
-            data_sample (DetDataSample): Its ``metainfo['frame_id']`` (0 starts a new video) and
+            data_sample (DetDataSample): Its ``metainfo['frame_id']`` (0 starts a new video),
+                optionally ``metainfo['fps']`` (the video's frame rate, for the lost-track
+                buffer; the config's ``frame_rate`` when absent) and
                 ``pred_instances`` with ``bboxes [N, 4]`` (xyxy, pixels), ``scores [N]``,
                 ``labels [N]`` and, with appearance, ``embeddings [N, D]`` (field name
                 ``embedding_field``).
@@ -386,6 +426,7 @@ class JDETracker(BaseTracker):
             frame_id=int(data_sample.metainfo["frame_id"]),
             embeddings=embeddings,
             labels=pred.get("labels", None),
+            frame_rate=data_sample.metainfo.get("fps", None),
         )
 
     def track_detections(
@@ -395,6 +436,7 @@ class JDETracker(BaseTracker):
         frame_id: int,
         embeddings: ArrayLike | None = None,
         labels: ArrayLike | None = None,
+        frame_rate: float | None = None,
     ) -> InstanceData:
         """Associate one frame's detections to the tracks and update them.
 
@@ -406,6 +448,9 @@ class JDETracker(BaseTracker):
             embeddings (Tensor | np.ndarray, optional): ``[N, D]`` appearance embeddings
                 (normalised here); required when ``with_appearance``.
             labels (Tensor | np.ndarray, optional): ``[N]`` class labels; zeros if omitted.
+            frame_rate (float, optional): The video's frame rate (sets :attr:`max_time_lost`
+                from this frame on); omitted, the video keeps the rate it has (the config's
+                ``frame_rate`` from frame 0 on).
 
         Returns:
             InstanceData: The confirmed tracks of this frame that pass the output filter,
@@ -418,6 +463,8 @@ class JDETracker(BaseTracker):
         )
         if frame_id == 0:
             self.reset()
+        if frame_rate is not None:
+            self.set_video_frame_rate(float(frame_rate))
         if self.last_frame_id is not None and frame_id <= self.last_frame_id:
             raise ValueError(
                 f"JDETracker: frame_id must increase within a video (got {frame_id} after "

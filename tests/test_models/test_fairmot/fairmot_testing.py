@@ -16,6 +16,7 @@ import mmdistillmot.datasets.transforms.letterbox  # noqa: F401
 import mmdistillmot.models.dense_heads.fairmot_head  # noqa: F401
 import mmdistillmot.models.mot.fairmot  # noqa: F401
 import mmdistillmot.models.necks.hrnet_upsample_concat  # noqa: F401
+import mmdistillmot.models.trackers.jde_tracker  # noqa: F401
 
 register_all_modules(init_default_scope=True)
 
@@ -34,15 +35,6 @@ REDUCED_HRNET_EXTRA = dict(
     stage4=dict(num_modules=1, num_branches=4, block="BASIC", num_blocks=(1, 1, 1, 1),
                 num_channels=(18, 36, 72, 144)),
 )  # fmt: skip
-
-
-def tracker_available() -> bool:
-    """Whether JDETracker (written by another helper) is registered."""
-    try:
-        import mmdistillmot.models.trackers.jde_tracker  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def draw_frame(size_wh: tuple[int, int], boxes: np.ndarray, colors: list) -> np.ndarray:

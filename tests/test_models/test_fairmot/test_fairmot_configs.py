@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from fairmot_testing import FAIRMOT_CONFIGS, REDUCED_HRNET_EXTRA, tracker_available
+from fairmot_testing import FAIRMOT_CONFIGS, REDUCED_HRNET_EXTRA
 from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -62,8 +62,6 @@ def _train_and_track(cfg: Config, root, full_backbone: bool) -> None:
     assert math.isfinite(float(log_vars["loss"]))
     assert {"loss_hm", "loss_wh", "loss_reg", "loss_id", "loss_uncertainty"} <= set(log_vars)
 
-    if not tracker_available():
-        pytest.skip("JDETracker not available yet: tracking part of the config test skipped")
     val_cfg = cfg.val_dataloader.dataset
     val_set = _dataset(val_cfg, root, "val")
     model.eval()

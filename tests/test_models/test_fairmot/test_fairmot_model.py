@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 import torch
-from fairmot_testing import REDUCED_HRNET_EXTRA, REPO_ROOT, tracker_available
+from fairmot_testing import REDUCED_HRNET_EXTRA, REPO_ROOT
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample, TrackDataSample
 from mmengine.config import Config
@@ -100,9 +99,6 @@ def test_tensor_mode_returns_head_maps() -> None:
     assert offset.shape == (1, 2, 16, 32) and emb.shape == (1, 128, 16, 32)
 
 
-@pytest.mark.skipif(
-    not tracker_available(), reason="JDETracker (mmdistillmot/models/trackers) not available yet"
-)
 def test_predict_tracks_frame_by_frame() -> None:
     torch.manual_seed(0)
     model = MODELS.build(_model_cfg(with_tracker=True))  # the head is initialised at build

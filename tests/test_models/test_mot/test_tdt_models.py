@@ -35,14 +35,14 @@ class _FixedDetector(nn.Module):
 
 @MODELS.register_module(force=True)
 class _RecordingReID(nn.Module):
-    """Returns the mean raw pixel inside each box: checks what the crop saw."""
+    """Returns the mean raw pixel of each channel inside the box: checks what the crop saw."""
 
     channel_order = "bgr"
 
     def forward(self, frames, boxes):  # noqa: ANN001, ANN201
         x1, y1, x2, y2 = boxes[0][0].round().long().tolist()
-        value = frames[0, :, y1:y2, x1:x2].mean()
-        return [torch.stack([value, torch.tensor(1.0)]).unsqueeze(0)]
+        per_channel = frames[0, :, y1:y2, x1:x2].mean(dim=(1, 2))  # [3], in frames' order
+        return [per_channel.unsqueeze(0)]
 
 
 def _video(num_frames: int, scale: float = 2.0) -> tuple[torch.Tensor, list[TrackDataSample]]:
@@ -87,8 +87,9 @@ def test_two_stage_crops_the_detector_frame_and_rescales() -> None:
     # normalised input that is 0 everywhere -> raw pixel = mean (RGB), flipped back to BGR
     (video,) = model.predict(inputs, samples)
     first = video[0]
-    # the reid saw raw pixels: channel means (30, 20, 10) in BGR order -> mean 20
-    assert first.pred_instances.embeddings[0, 0].item() == pytest.approx(20.0)
+    # the reid (channel_order 'bgr') saw raw pixels, channel by channel: the preprocessor's
+    # RGB mean (10, 20, 30) in BGR order is (30, 20, 10); RGB order would give (10, 20, 30)
+    torch.testing.assert_close(first.pred_instances.embeddings, torch.tensor([[30.0, 20.0, 10.0]]))
     torch.testing.assert_close(first.pred_instances.bboxes, torch.tensor([[5.0, 10.0, 15.0, 30.0]]))
     assert len(video[1].pred_track_instances) == 1
 

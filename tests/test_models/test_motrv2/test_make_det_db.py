@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from assets_testing import require_asset
 
 from mmdistillmot.datasets.mot_files import read_mot_file
 from mmdistillmot.datasets.transforms.load_proposals import DetDB, parse_proposal_line
@@ -67,10 +68,8 @@ def test_cli_writes_once_and_never_over_an_input(tmp_path, capsys):
 
 
 @pytest.mark.assets
-def test_det_txt_on_real_mot17_frames(assets_root, tmp_path):
-    split = assets_root / "mot17_mini" / "train"
-    if not split.is_dir():
-        pytest.skip(f"{split} not found")
+def test_det_txt_on_real_mot17_frames(tmp_path):
+    split = require_asset("mot17_mini", "train")
     out = tmp_path / "det_db.json"
     assert _tool().main(["det-txt", str(split), str(out)]) == 0
     db = DetDB(out)

@@ -71,9 +71,25 @@ def test_update_uses_the_new_reference_in_attention():
     moved.pred_boxes = tracks.pred_boxes + 0.1
     shifted = qim.update(moved)
     assert not torch.allclose(base.content, shifted.content)
-    # the attention query/key term is the sine embedding of the *new* reference box
-    assert box_sine_embedding(shifted.ref_boxes, C // 4).shape == (2, C)
     torch.testing.assert_close(shifted.ref_boxes, moved.pred_boxes)
+    # what the self-attention received: query = key = output + sine embedding of the *new*
+    # reference box (the prediction, not the old ref_boxes), value = the output alone
+    seen = []
+    handle = qim.self_attn.register_forward_pre_hook(
+        lambda _module, args, kwargs: seen.append((args, kwargs)), with_kwargs=True
+    )
+    try:
+        qim.update(moved)
+    finally:
+        handle.remove()
+    ((args, _kwargs),) = seen
+    query, key, value = args
+    out = moved.output_embed[None]
+    position = box_sine_embedding(moved.pred_boxes, C // 4)[None]  # [1, 2, C]
+    assert not torch.allclose(position, box_sine_embedding(moved.ref_boxes, C // 4)[None])
+    torch.testing.assert_close(query, out + position)
+    torch.testing.assert_close(key, out + position)
+    torch.testing.assert_close(value, out)
 
 
 def test_gradient_flows_from_next_frame_content_to_this_frame_outputs():

@@ -44,7 +44,7 @@ def test_loss_step_and_export_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "osnet.pth"
     result = subprocess.run(
         [sys.executable, str(REPO / "tools/distill/export_reid_teacher.py"), str(ckpt), str(out)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     teacher = OSNetTeacher(

@@ -9,17 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from assets_testing import require_asset
 
 from mmdistillmot.models.teachers.base_teacher import TeacherNotReadyError
 from mmdistillmot.models.teachers.osnet_teacher import OSNetTeacher
 
-ASSETS = Path(__file__).resolve().parents[3].parent / "shared" / "assets"
-OSNET_WEIGHTS = ASSETS / "weights" / "osnet_x0_25_msmt17.pth"
-MOT17_04 = ASSETS / "mot17_mini" / "train" / "MOT17-04-FRCNN"
-needs_assets = pytest.mark.skipif(
-    not (OSNET_WEIGHTS.is_file() and MOT17_04.is_dir()),
-    reason=f"real OSNet weights / MOT17 frames not found under {ASSETS} (see SOURCES.md there)",
-)
+OSNET_WEIGHTS = ("weights", "osnet_x0_25_msmt17.pth")
+MOT17_04 = ("mot17_mini", "train", "MOT17-04-FRCNN")
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +161,10 @@ def _mot17_04_frame(frame_id: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarr
     """BGR frame, xyxy boxes, identities and visibility of pedestrians (class 1, conf 1)."""
     import cv2
 
-    gt = np.loadtxt(MOT17_04 / "gt" / "gt.txt", delimiter=",")
+    seq = require_asset(*MOT17_04)
+    gt = np.loadtxt(seq / "gt" / "gt.txt", delimiter=",")
     rows = gt[(gt[:, 0] == frame_id) & (gt[:, 6] == 1) & (gt[:, 7] == 1)]
-    image = cv2.imread(str(MOT17_04 / "img1" / f"{frame_id:06d}.jpg"))  # BGR, as mmdet loads
+    image = cv2.imread(str(seq / "img1" / f"{frame_id:06d}.jpg"))  # BGR, as mmdet loads
     boxes = torch.tensor(rows[:, 2:6], dtype=torch.float32)
     boxes[:, 2:] += boxes[:, :2]
     boxes -= 1.0  # MOTChallenge boxes are 1-based
@@ -176,10 +173,9 @@ def _mot17_04_frame(frame_id: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarr
 
 @pytest.mark.slow
 @pytest.mark.assets
-@needs_assets
 def test_real_msmt17_weights_separate_identities_across_frames() -> None:
     """SOURCES.md: same-identity cosine 0.92 vs 0.53, frame 1 -> 8 matching 21 of 21."""
-    teacher = OSNetTeacher(arch="osnet_x0_25", weights=str(OSNET_WEIGHTS))
+    teacher = OSNetTeacher(arch="osnet_x0_25", weights=str(require_asset(*OSNET_WEIGHTS)))
     frame1, boxes1, ids1, vis1 = _mot17_04_frame(1)
     frame8, boxes8, ids8, vis8 = _mot17_04_frame(8)
     emb1, emb8 = teacher([frame1, frame8], [boxes1, boxes8])
@@ -203,13 +199,13 @@ def test_real_msmt17_weights_separate_identities_across_frames() -> None:
 
 
 @pytest.mark.assets
-@needs_assets
 def test_real_weights_in_every_torchreid_format_give_same_outputs(tmp_path: Path) -> None:
     # small crops keep this fast; what is compared is the loaded weights, not Re-ID quality
-    reference = OSNetTeacher(arch="osnet_x0_25", weights=str(OSNET_WEIGHTS), crop_size=(64, 32))
+    weights = require_asset(*OSNET_WEIGHTS)
+    reference = OSNetTeacher(arch="osnet_x0_25", weights=str(weights), crop_size=(64, 32))
     frame, boxes, _, _ = _mot17_04_frame(1)
     expected = reference([frame], [boxes[:4]])[0]
-    state = torch.load(OSNET_WEIGHTS, map_location="cpu", weights_only=True)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     assert state["classifier.weight"].shape[0] == 1041  # MSMT17 identities
     other_classifier = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     other_classifier["classifier.weight"] = torch.zeros(751, 512)  # e.g. Market-1501's
@@ -220,13 +216,25 @@ def test_real_weights_in_every_torchreid_format_give_same_outputs(tmp_path: Path
         "both": {"state_dict": {f"module.{k}": v for k, v in state.items()}},
         "other_classifier": other_classifier,
     }
+    running = [
+        (name, buffer)
+        for name, buffer in reference.model.named_buffers()
+        if name.endswith(("running_mean", "running_var"))
+    ]
+    assert len(running) > 100  # every BatchNorm of OSNet: its eval output depends on them
     for name, payload in formats.items():
         path = tmp_path / f"{name}.pth"
         torch.save(payload, path)
-        for param in reference.model.parameters():
-            param.data.zero_()  # make sure every tensor comes from the new file
+        # make sure every tensor comes from the new file: the parameters and the BatchNorm
+        # running statistics (eval mode normalises with them) get values no file holds
+        with torch.no_grad():
+            for param in reference.model.parameters():
+                param.zero_()
+            for _, buffer in running:
+                buffer.fill_(0.5)
         reference.load_weights(str(path))
+        assert not any(bool((buffer == 0.5).all()) for _, buffer in running), name
         assert torch.equal(reference([frame], [boxes[:4]])[0], expected), name
     # the wrong architecture is refused with the file named
     with pytest.raises(RuntimeError, match="osnet_x0_25_msmt17.pth"):
-        OSNetTeacher(arch="osnet_x0_5", weights=str(OSNET_WEIGHTS), crop_size=(64, 32))
+        OSNetTeacher(arch="osnet_x0_5", weights=str(weights), crop_size=(64, 32))

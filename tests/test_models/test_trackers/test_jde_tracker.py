@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 
+import lap
 import numpy as np
 import pytest
 import torch
@@ -110,7 +111,6 @@ def test_linear_assignment_solves_lapjv_cost_limit_problem() -> None:
 
 def test_linear_assignment_agrees_with_lap() -> None:
     """Same matches as FairMOT's ``lap.lapjv(extend_cost=True, cost_limit=thr)``."""
-    lap = pytest.importorskip("lap")
     rng = np.random.default_rng(0)
     for shape in [(3, 5), (6, 4), (7, 7)]:
         for _ in range(20):

@@ -58,7 +58,8 @@ def _crowdhuman_clip_pipeline(det_db, photometric=()):
                 dict(type="LoadDetDBProposals", det_db=det_db),
             ],
         ),
-        dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride")),
+        # fps (None here) as the video clips of MOTChallengeVideoDataset carry it
+        dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride", "fps")),
     ]
 
 

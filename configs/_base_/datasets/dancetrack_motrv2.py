@@ -28,7 +28,7 @@ train_pipeline = [
             dict(type="LoadDetDBProposals", det_db=det_db),
         ],
     ),
-    dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride")),
+    dict(type="PackTrackInputs", meta_keys=("det_proposals", "frame_stride", "fps")),
 ]
 test_pipeline = [
     dict(

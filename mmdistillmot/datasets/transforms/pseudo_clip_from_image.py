@@ -118,7 +118,9 @@ class PseudoClipFromImage(BaseTransform):
     ``gt_instances_ids`` (box ``i`` of the image is identity ``i`` in every frame),
     ``homography_matrix``, ``instances`` (the frame's boxes as annotation dicts), ``frame_id``
     (0..``num_frames - 1``), ``video_id`` (-1: no video), ``video_length`` and
-    ``ori_video_length`` (``num_frames``), ``frame_stride`` (1), ``pseudo_clip_shift``
+    ``ori_video_length`` (``num_frames``), ``frame_stride`` (1), ``fps`` (None: a still image has
+    no frame rate; the key is there so that pseudo clips carry the same metainfo as the video
+    clips of ``MOTChallengeVideoDataset`` they are mixed with), ``pseudo_clip_shift``
     (``(dx, dy)``), and the image's other keys repeated. Boxes whose clipped area is zero are
     dropped from that frame and every later one.
     """
@@ -243,6 +245,7 @@ class PseudoClipFromImage(BaseTransform):
             video_length=self.num_frames,
             ori_video_length=self.num_frames,
             frame_stride=1,
+            fps=None,
             pseudo_clip_shift=shift,
         )
         return frame

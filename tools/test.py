@@ -28,7 +28,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 # tools/ is this script's folder, hence first on sys.path: the CPU set-up of train.py is shared
-from train import setup_cpu_distributed
+from train import setup_cpu_distributed, shutdown_distributed
 
 import mmdistillmot  # noqa: F401  (registers components, safe checkpoint loading)
 from mmdistillmot.utils import add_debug_flag, check_config_types, cli_errors
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.out is not None:
             runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
         runner.test()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

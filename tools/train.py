@@ -192,6 +192,18 @@ def setup_cpu_distributed(cfg: Config) -> str | None:
     )
 
 
+def shutdown_distributed() -> None:
+    """Destroy the process group after a run that ended normally.
+
+    Without it, gloo's worker threads outlive the interpreter's finalisation and a process
+    that finished its work aborts at exit ("terminate called without an active exception",
+    SIGABRT; pytorch/pytorch#190489), which torchrun reports as a failed run. Only on success:
+    destroying the group while another rank is still inside a collective would hang.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # a bad input (missing or mismatched weight file, unknown config type ...): one line, exit 1
@@ -205,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         if notice is not None:
             runner.logger.warning(notice)
         runner.train()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":

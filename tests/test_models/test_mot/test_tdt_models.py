@@ -99,3 +99,52 @@ def test_batch_of_two_videos_is_rejected() -> None:
     inputs, samples = _video(2)
     with pytest.raises(ValueError, match="one video per batch"):
         model.predict(torch.cat([inputs, inputs]), samples * 2)
+
+
+@MODELS.register_module(force=True)
+class _ThreeScoreDetector(nn.Module):
+    """Three separate boxes with scores 0.9, 0.3 and 0.41 on every frame."""
+
+    def predict(self, inputs, data_samples, rescale=True):  # noqa: ANN001, ANN201
+        boxes = torch.tensor([[0.0, 0, 10, 30], [20.0, 0, 30, 30], [40.0, 0, 48, 30]])
+        data_samples[0].pred_instances = InstanceData(
+            bboxes=boxes, scores=torch.tensor([0.9, 0.3, 0.41]), labels=torch.zeros(3).long()
+        )
+        return data_samples
+
+
+@MODELS.register_module(force=True)
+class _CountingReID(nn.Module):
+    """Records the boxes it is asked to embed; one distinct embedding per box position."""
+
+    channel_order = "bgr"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, frames, boxes):  # noqa: ANN001, ANN201
+        self.seen.append(boxes[0].clone())
+        return [torch.nn.functional.one_hot((boxes[0][:, 0] / 20).long(), 3).float()]
+
+
+def test_two_stage_embeds_only_the_detections_the_tracker_uses() -> None:
+    """Only boxes above obj_score_thr are embedded (crops cost two-stage time).
+
+    The 0.3 box (<= obj_score_thr 0.4) is never embedded, and the tracks are those of the two
+    kept boxes (the tracker would drop the third anyway).
+    """
+    model = TwoStageTracker(
+        detector=dict(type="_ThreeScoreDetector"),
+        reid=dict(type="_CountingReID"),
+        tracker=dict(TRACKER, obj_score_thr=0.4),
+        data_preprocessor=dict(type="TrackDataPreprocessor"),
+    )
+    inputs, samples = _video(2, scale=1.0)
+    (video,) = model.predict(inputs, samples)
+    assert len(model.reid.seen) == 2
+    for boxes in model.reid.seen:
+        torch.testing.assert_close(boxes[:, 0], torch.tensor([0.0, 40.0]))
+    torch.testing.assert_close(
+        video[1].pred_track_instances.scores.sort().values, torch.tensor([0.41, 0.9])
+    )

@@ -7,9 +7,9 @@ TF RetinaNet family normalises its shared subnets), because P3..P7 have differen
 statistics and one BatchNorm's running statistics would be a blend of them, so eval-mode
 embeddings would differ from the train-mode ones the loss saw. During training an
 anchor assigned to a ground-truth box that carries a teacher embedding regresses the first
-``D_s`` dims of that embedding with a squared-error loss summed over dims and averaged over
-assigned anchors (Eq. 1). At inference each kept box gets the L2-normalised embedding of the
-anchor it was decoded from.
+``D_s`` dims of that embedding with a squared-error loss summed over dims, averaged over an
+image's assigned anchors, then over the images (Eq. 1). At inference each kept box gets the
+L2-normalised embedding of the anchor it was decoded from.
 """
 
 from __future__ import annotations
@@ -216,7 +216,12 @@ class RetinaEmbedHead(RetinaHead):
         assigned_gt_list: list[Tensor],
         batch_gt_instances: InstanceList,
     ) -> Tensor:
-        """Eq. 1 averaged over the anchors assigned to a box with a teacher embedding.
+        """Eq. 1 averaged per image over its assigned anchors, then over the images.
+
+        TDT Sec. 3.4: "the embedding loss of an image is averaged ... over all the assigned
+        anchors"; an image with many people thus weighs as much as one with few. Only anchors
+        assigned to a box with a teacher embedding count, and images without such an anchor
+        (no boxes, or none with an embedding) are left out of the mean over images.
 
         Args:
             embed_preds: Per level [B, A * D_s, H, W].
@@ -224,8 +229,8 @@ class RetinaEmbedHead(RetinaHead):
             batch_gt_instances: Per image ``teacher_embeds`` [N, D_t] (+ ``has_teacher_embed``).
 
         Returns:
-            ``alpha_e * mean_anchors(sum_dims((f - f_hat)^2))``, a scalar (0 with a graph when
-            no anchor has a target, so DDP sees every parameter used).
+            ``alpha_e * mean_images(mean_anchors(sum_dims((f - f_hat)^2)))``, a scalar (0 with
+            a graph when no anchor has a target, so DDP sees every parameter used).
         """
         batch = embed_preds[0].size(0)
         # [B, H*W*A, D_s] per level, in the anchor order of the targets, then all levels
@@ -233,7 +238,7 @@ class RetinaEmbedHead(RetinaHead):
             [p.permute(0, 2, 3, 1).reshape(batch, -1, self.embed_dim) for p in embed_preds], 1
         )
         assigned = torch.cat(assigned_gt_list, dim=1)
-        preds, targets = [], []
+        per_image: list[Tensor] = []
         for image_id, gt_instances in enumerate(batch_gt_instances):
             if "teacher_embeds" not in gt_instances:
                 raise KeyError(
@@ -253,13 +258,14 @@ class RetinaEmbedHead(RetinaHead):
                 # RandomCrop on crowded data) has an empty has_teacher_embed
                 has_embed = gt_instances.has_teacher_embed.to(torch.bool)
                 positive = positive[has_embed[gt_index[positive]]]
-            preds.append(flat_preds[image_id][positive])
-            targets.append(teacher[gt_index[positive], : self.embed_dim].to(flat_preds.dtype))
-        pred = torch.cat(preds)
-        if pred.numel() == 0:
+            if positive.numel() == 0:
+                continue
+            target = teacher[gt_index[positive], : self.embed_dim].to(flat_preds.dtype)
+            # Eq. 1 summed over dims, averaged over this image's assigned anchors
+            per_image.append((flat_preds[image_id][positive] - target).pow(2).sum(dim=1).mean())
+        if not per_image:
             return flat_preds.sum() * 0.0
-        squared = (pred - torch.cat(targets)).pow(2).sum(dim=1)
-        return self.loss_embed_weight * squared.mean()
+        return self.loss_embed_weight * torch.stack(per_image).mean()
 
     # ----------------------------------------------------------------- inference
     def predict_by_feat(

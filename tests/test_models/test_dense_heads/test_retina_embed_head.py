@@ -250,7 +250,8 @@ def test_head_has_nine_anchors_per_position_in_its_channels() -> None:
 def test_embed_loss_by_hand_with_nine_anchors_and_two_images() -> None:
     """Eq. 1 with 9 anchors x 2 dims, two FPN levels, two images, by hand.
 
-    The mean is over all the assigned anchors of the batch (3 here), not over each image.
+    The mean is per image over its assigned anchors (TDT Sec. 3.4), then over the images; the
+    mean over all the assigned anchors of the batch (3 here) would differ.
     """
     head = make_head9(embed_dim=2)
     # every value 50 except the assigned anchors' own channels (a * D + d)
@@ -278,8 +279,9 @@ def test_embed_loss_by_hand_with_nine_anchors_and_two_images() -> None:
         ),
     ]
     loss = head.loss_embed_by_feat(levels, assigned, gts)
-    # alpha_e 10 x (4 + 9 + 2) / 3; per image first it would be 10 x (6.5 + 2) / 2 = 42.5
-    assert loss.item() == pytest.approx(10.0 * (4.0 + 9.0 + 2.0) / 3)
+    # per image first (TDT Sec. 3.4): image 0 (4 + 9) / 2 = 6.5, image 1 2 / 1 = 2, then the
+    # mean over images: 10 x (6.5 + 2) / 2 = 42.5; a mean over the batch's anchors would be 50
+    assert loss.item() == pytest.approx(10.0 * (6.5 + 2.0) / 2)
 
 
 def test_loss_by_feat_with_nine_anchors_and_two_images_matches_plain_torch() -> None:
@@ -322,8 +324,9 @@ def test_loss_by_feat_with_nine_anchors_and_two_images_matches_plain_torch() -> 
         for a in range(NUM_ANCHORS)
     ]
     anchors = torch.tensor([anchor_by_hand(STRIDES[lv], h, w, a) for lv, h, w, a in cells])
-    squared, per_image = [], []
+    image_means, per_image = [], []
     for image, gt in enumerate(gts):
+        squared = []
         iou = box_iou(gt.bboxes, anchors)  # [G, N]
         best_iou, best_gt = iou.max(dim=0)
         positive = best_iou >= 0.5  # pos_iou_thr
@@ -341,8 +344,10 @@ def test_loss_by_feat_with_nine_anchors_and_two_images_matches_plain_torch() -> 
             squared.append(((pred - gt.teacher_embeds[g, :dim]) ** 2).sum())
             count += 1
         per_image.append(count)
-    assert per_image[0] >= 1 and per_image[1] > per_image[0]  # unequal: batch mean matters
-    expected = 10.0 * torch.stack(squared).mean()
+        image_means.append(torch.stack(squared).mean())
+    # unequal counts: a mean over the batch's anchors would differ from the per-image mean
+    assert per_image[0] >= 1 and per_image[1] > per_image[0]
+    expected = 10.0 * torch.stack(image_means).mean()
     torch.testing.assert_close(losses["loss_embed"], expected)
 
 

@@ -16,6 +16,11 @@
 _base_ = ["./retinanet_r34_embed_mot17-test.py"]
 mot20_root = "data/MOT20/"
 load_from = "work_dirs/retinanet_r34_embed/iter_500000.pth"
+# At most 100 boxes a frame (TDT Sec. 3.2, kept as the paper has it): MOT20 frames often hold
+# more people than that, FairMOT keeps 500; for more, add
+#   --cfg-options model.detector.test_cfg.max_per_img=500
+# obj_score_thr 0.3 is FairMOT's MOT20 value; TDT re-tuned its thresholds without giving them
+# (tools/analysis/mot_param_search.py sweeps them on a validation set).
 model = dict(
     detector=dict(backbone=dict(init_cfg=None)),  # weights come from load_from
     tracker=dict(obj_score_thr=0.3, frame_rate=25),

@@ -86,13 +86,20 @@ model = dict(
             allowed_border=-1,
             pos_weight=-1,
             debug=False),
-        # Sec. 3.2: NMS 0.5, at most 100 boxes, scores >= 0.05
+        # Sec. 3.2: NMS 0.5, at most 100 boxes, scores >= 0.05 (crowded MOT20 frames can hold
+        # more people: FairMOT keeps 500; raise max_per_img there, see the MOT20 config)
         test_cfg=dict(
             nms_pre=1000,
             min_bbox_size=0,
             score_thr=0.05,
             nms=dict(type='nms', iou_threshold=0.5),
             max_per_img=100)),
+    # FairMOT's association (TDT Sec. 3.5). Both thresholds are FairMOT's values for FairMOT's
+    # own scores and embeddings; TDT says it had to re-tune the matching distance for OSNet-space
+    # embeddings and gives no value. Sweep them on a validation set for a new detector/teacher:
+    #   python tools/analysis/mot_param_search.py CONFIG CKPT \
+    #       --param model.tracker.obj_score_thr=0.3,0.4,0.5 \
+    #       --param model.tracker.appearance_match_thr=0.3,0.4,0.5
     tracker=dict(
         type='JDETracker',
         obj_score_thr=0.4,

@@ -28,7 +28,7 @@ model = dict(
     # mmdet's FPN returns a tuple (P3, ..., P7); index 0 is P3, [B, 256, H/8, W/8]
     student_taps=dict(p3=dict(module='neck', index=0)),
     connectors=dict(
-        p3_to_teacher=dict(type='ConvResizeConnector', in_channels=256, out_channels=384)),
+        p3_to_teacher=dict(type='Conv1x1Connector', in_channels=256, out_channels=384)),
     distill_losses=dict(
         dinov2=dict(
             loss=dict(type='CosineDistillLoss', loss_weight=1.0),

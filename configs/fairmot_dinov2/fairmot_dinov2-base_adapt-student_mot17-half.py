@@ -6,7 +6,7 @@ _base_ = ['./fairmot_dinov2-base_mot17-half.py']
 model = dict(
     connectors=dict(
         _delete_=True,
-        to_student=dict(type='ResizeConvConnector', in_channels=768, out_channels=270)),
+        to_student=dict(type='Conv1x1Connector', in_channels=768, out_channels=270)),
     distill_losses=dict(
         _delete_=True,
         dinov2=dict(

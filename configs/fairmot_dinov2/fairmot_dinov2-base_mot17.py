@@ -14,7 +14,7 @@ model = dict(
         precision='auto'),
     student_taps=dict(fused_map='neck'),
     connectors=dict(
-        to_teacher=dict(type='ConvResizeConnector', in_channels=270, out_channels=768)),
+        to_teacher=dict(type='Conv1x1Connector', in_channels=270, out_channels=768)),
     distill_losses=dict(
         dinov2=dict(
             loss=dict(type='CosineDistillLoss', loss_weight=1.0),

@@ -24,7 +24,7 @@ model = dict(
         precision='auto'),
     student_taps=dict(fused_map='neck'),  # the 270-channel stride-4 input of the heads
     connectors=dict(
-        to_teacher=dict(type='ConvResizeConnector', in_channels=270, out_channels=384)),
+        to_teacher=dict(type='Conv1x1Connector', in_channels=270, out_channels=384)),
     distill_losses=dict(
         dinov2=dict(
             loss=dict(type='CosineDistillLoss', loss_weight=1.0),

@@ -146,7 +146,7 @@ model = dict(
         type='DINOv2Teacher', arch='small', allow_random_init=True,
         model_kwargs=dict(depth=2, embed_dim=48, num_heads=2, img_size=56)),
     student_taps=dict(p3=dict(module='neck', index=0)),
-    connectors=dict(s2t=dict(type='ConvResizeConnector', in_channels=16, out_channels=48)),
+    connectors=dict(s2t=dict(type='Conv1x1Connector', in_channels=16, out_channels=48)),
     distill_losses=dict(
         dino=dict(loss=dict(type='CosineDistillLoss'), student='p3', student_connector='s2t')),
     alpha=0.5)

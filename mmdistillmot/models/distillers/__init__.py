@@ -1,10 +1,9 @@
 """Distillation core: the distiller wrapper, taps, connectors and student-only checkpoints."""
 
 from mmdistillmot.models.distillers.base_connector import BaseConnector, resize_to
-from mmdistillmot.models.distillers.conv_resize_connector import ConvResizeConnector
+from mmdistillmot.models.distillers.conv1x1_connector import Conv1x1Connector
 from mmdistillmot.models.distillers.feature_distiller import DistillLossSpec, FeatureDistiller
 from mmdistillmot.models.distillers.raw_frames import recover_raw_frames, student_channel_order
-from mmdistillmot.models.distillers.resize_conv_connector import ResizeConvConnector
 from mmdistillmot.models.distillers.student_checkpoint import (
     DISTILL_STATE_KEY,
     is_student_only,
@@ -17,8 +16,7 @@ from mmdistillmot.models.distillers.two_layer_conv_connector import TwoLayerConv
 __all__ = [
     "BaseConnector",
     "resize_to",
-    "ConvResizeConnector",
-    "ResizeConvConnector",
+    "Conv1x1Connector",
     "TwoLayerConvConnector",
     "FeatureDistiller",
     "DistillLossSpec",

@@ -24,7 +24,10 @@ class TwoLayerConvConnector(BaseConnector):
     Args:
         in_channels: Channels of the input feature.
         out_channels: Channels of the reference.
-        hidden_channels: Channels after the first layer (default: ``out_channels``).
+        hidden_channels: Channels after the first layer. The paper gives no width; 256 (the
+            default) keeps the 3x3 conv, which runs on the student's 1/4 grid with
+            ``resize='after'``, at a third of what the teacher's width would cost: 73 instead
+            of 219 GMAC per 1088x608 frame for DINOv2-B's 768 channels.
         resize: ``'after'`` runs the convs on the input grid then resizes (student side: the
             paper resizes the adapted student map to the teacher grid), ``'before'`` resizes
             first (teacher side: the convs then see the student's grid).
@@ -34,7 +37,7 @@ class TwoLayerConvConnector(BaseConnector):
         self,
         in_channels: int,
         out_channels: int,
-        hidden_channels: int | None = None,
+        hidden_channels: int = 256,
         resize: Literal["after", "before"] = "after",
     ) -> None:
         super().__init__(in_channels, out_channels)
@@ -42,7 +45,7 @@ class TwoLayerConvConnector(BaseConnector):
             raise ValueError(
                 f"TwoLayerConvConnector: resize must be 'after' or 'before', got {resize!r}."
             )
-        hidden = hidden_channels or out_channels
+        hidden = hidden_channels
         self.resize = resize
         # conv bias is redundant before BatchNorm
         self.layer1 = nn.Sequential(

@@ -22,7 +22,7 @@ def _check_pair(owner: str, student: torch.Tensor, teacher: torch.Tensor) -> Non
         raise ValueError(
             f"{owner}: student {tuple(student.shape)} and teacher {tuple(teacher.shape)} "
             "differ in shape; add a connector that maps one onto the other (e.g. "
-            "ConvResizeConnector on the student side)."
+            "Conv1x1Connector on the student side)."
         )
     if student.dim() < 2:
         raise ValueError(

@@ -111,7 +111,7 @@ def tiny_distiller_cfg(**overrides: Any) -> ConfigDict:
         student=tiny_student_cfg(),
         teacher=tiny_teacher_cfg(),
         student_taps=dict(p3=dict(module="neck", index=0)),
-        connectors=dict(s2t=dict(type="ConvResizeConnector", in_channels=16, out_channels=48)),
+        connectors=dict(s2t=dict(type="Conv1x1Connector", in_channels=16, out_channels=48)),
         distill_losses=dict(
             dino=dict(loss=dict(type="CosineDistillLoss"), student="p3", student_connector="s2t")
         ),

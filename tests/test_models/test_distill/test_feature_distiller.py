@@ -118,7 +118,7 @@ def test_gradients_reach_student_and_connector_never_teacher(side: str) -> None:
         cfg = tiny_distiller_cfg()
     else:  # adapt the teacher to the student: upsample + 1x1 conv 48 -> 16
         cfg = tiny_distiller_cfg(
-            connectors=dict(t2s=dict(type="ResizeConvConnector", in_channels=48, out_channels=16)),
+            connectors=dict(t2s=dict(type="Conv1x1Connector", in_channels=48, out_channels=16)),
             distill_losses=dict(
                 dino=dict(
                     loss=dict(type="CosineDistillLoss"), student="p3", teacher_connector="t2s"

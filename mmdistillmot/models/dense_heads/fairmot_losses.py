@@ -18,7 +18,6 @@ __all__ = [
     "gathered_l1_loss",
     "identity_embedding_scale",
     "identity_loss",
-    "uncertainty_weighted_total",
 ]
 
 
@@ -149,23 +148,3 @@ def identity_loss(
         # keeps every parameter in the graph (no unused-parameter errors under DDP).
         return logits.sum() * 0.0
     return F.cross_entropy(logits, targets, ignore_index=-1)
-
-
-def uncertainty_weighted_total(
-    det_loss: Tensor, id_loss: Tensor, s_det: Tensor, s_id: Tensor
-) -> Tensor:
-    """FairMOT's task-uncertainty weighting of the detection and identity losses.
-
-    ``0.5 * (exp(-s_det) * det + exp(-s_id) * id + s_det + s_id)`` (Kendall et al.).
-
-    Args:
-        det_loss (Tensor): Scalar detection loss ``hm + 0.1 wh + reg``.
-        id_loss (Tensor): Scalar identity loss.
-        s_det (Tensor): Learnable log-variance of the detection task (scalar or ``[1]``).
-        s_id (Tensor): Learnable log-variance of the identity task (scalar or ``[1]``).
-
-    Returns:
-        Tensor: Scalar total loss.
-    """
-    total = torch.exp(-s_det) * det_loss + torch.exp(-s_id) * id_loss + s_det + s_id
-    return (0.5 * total).reshape(())

@@ -420,8 +420,3 @@ class FeatureDistiller(BaseModel):
                 "FeatureDistiller: the checkpoint has no connector/loss tensors (a student "
                 "checkpoint); they keep their initial values."
             )
-
-    def remove_taps(self) -> None:
-        """Take the tap hooks off the student and teacher (the distiller cannot train after)."""
-        self.student_recorder.remove()
-        self.teacher_recorder.remove()

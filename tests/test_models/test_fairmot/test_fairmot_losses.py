@@ -14,7 +14,6 @@ from mmdistillmot.models.dense_heads.fairmot_losses import (
     gathered_l1_loss,
     identity_embedding_scale,
     identity_loss,
-    uncertainty_weighted_total,
 )
 
 
@@ -107,15 +106,3 @@ def test_identity_loss_ignores_minus_one_and_keeps_graph() -> None:
 def test_identity_scale_needs_more_than_two_identities() -> None:
     with pytest.raises(ValueError, match="num_identities"):
         identity_embedding_scale(2)
-
-
-def test_uncertainty_total_by_hand() -> None:
-    s_det = torch.tensor([-1.85], requires_grad=True)
-    s_id = torch.tensor([-1.05], requires_grad=True)
-    total = uncertainty_weighted_total(torch.tensor(2.0), torch.tensor(3.0), s_det, s_id)
-    expected = 0.5 * (math.exp(1.85) * 2.0 + math.exp(1.05) * 3.0 - 1.85 - 1.05)
-    assert float(total) == pytest.approx(expected, rel=1e-6)
-    total.backward()
-    # d/ds_det = 0.5 * (1 - exp(-s_det) * det)
-    assert float(s_det.grad) == pytest.approx(0.5 * (1 - math.exp(1.85) * 2.0), rel=1e-6)
-    assert float(s_id.grad) == pytest.approx(0.5 * (1 - math.exp(1.05) * 3.0), rel=1e-6)

@@ -1,4 +1,4 @@
-"""TorchreidTeacher: OSNetTeacher's behaviour with a wider set of torchreid networks."""
+"""TorchreidTeacher: the generic torchreid teacher; OSNetTeacher narrows it to OSNets."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def test_resnet_teacher_embeds_boxes_and_checks_options_by_its_own_name() -> Non
     unready = TorchreidTeacher(arch="resnet18", crop_size=(64, 32))  # no weights, no opt-in
     with pytest.raises(TeacherNotReadyError, match="has no weights"):
         unready([frame], [boxes])
+
+
+def test_the_generic_teacher_is_the_base_and_osnet_the_special_case() -> None:
+    """OSNetTeacher(TorchreidTeacher), not the reverse (issue 14 item 13)."""
+    assert issubclass(OSNetTeacher, TorchreidTeacher)
+    assert not issubclass(TorchreidTeacher, OSNetTeacher)
+    assert TorchreidTeacher.__init__.__defaults__[0] == "resnet50"
+    assert OSNetTeacher(allow_random_init=True, crop_size=(64, 32)).arch == "osnet_x1_0"

@@ -12,6 +12,10 @@ data_root = "data/synthetic_mot/"
 img_scale = (320, 192)  # (w, h); the generator's 480x272 frames are letterboxed (x2/3)
 
 model = dict(
+    # Random init, on purpose: the CPU configs must run on a fresh machine without the ImageNet
+    # file (the MOT17 configs load it). The distillation results of these configs therefore
+    # compare random-init students only.
+    backbone=dict(init_cfg=None),
     # nID of annotations/train_cocoformat.json of the default dataset: its 'num_instances', 61
     # (identities 0..60; seed 0, 4 train sequences of 150 frames at 480x272).
     # Another seed or size changes it: then set model.bbox_head.num_identities to that file's

@@ -53,10 +53,14 @@ model = dict(
                 num_channels=(18, 36, 72, 144),
             ),
         ),
-        # FairMOT starts from ImageNet weights. No hub is reachable here: give a local file,
-        # e.g. --cfg-options model.backbone.init_cfg.type=Pretrained
-        #      model.backbone.init_cfg.checkpoint=/path/hrnetv2_w18_imagenet.pth
-        init_cfg=None,
+        # FairMOT starts from ImageNet HRNetV2-W18: the file mmdet's HRNet configs load as
+        # open-mmlab://msra/hrnetv2_w18 (download.openmmlab.com/pretrain/third_party/
+        # hrnetv2_w18-00eb2006.pth), saved locally; a missing file stops init_weights with its
+        # path (a random-init student would make any distillation gain look larger). Another
+        # location: --cfg-options model.backbone.init_cfg.checkpoint=/path/hrnetv2_w18.pth
+        init_cfg=dict(
+            type="Pretrained", checkpoint="checkpoints/imagenet/hrnetv2_w18-00eb2006.pth"
+        ),
     ),
     neck=dict(type="HRNetUpsampleConcat", in_channels=(18, 36, 72, 144)),
     bbox_head=dict(

@@ -86,3 +86,37 @@ def test_config_trains_one_iteration_and_tracks_one_frame(config, tiny_mot_root)
 def test_full_hrnet_w18_config_trains_one_iteration(tiny_mot_root) -> None:
     config = next(p for p in FAIRMOT_CONFIGS if p.name == "fairmot_hrnetv2-w18_mot17-half.py")
     _train_and_track(Config.fromfile(str(config)), tiny_mot_root, full_backbone=True)
+
+
+IMAGENET_HRNET = "checkpoints/imagenet/hrnetv2_w18-00eb2006.pth"
+REPO = FAIRMOT_CONFIGS[0].parents[2]
+
+
+def _students() -> list[tuple[str, dict]]:
+    """(config name, student model dict) of every FairMOT and FairMOT+DINOv2 config."""
+    paths = list(FAIRMOT_CONFIGS) + sorted((REPO / "configs" / "fairmot_dinov2").glob("*.py"))
+    students = []
+    for path in paths:
+        model = Config.fromfile(str(path)).model
+        students.append((path.name, model.student if model.type == "FeatureDistiller" else model))
+    return students
+
+
+def test_mot17_students_start_from_imagenet_hrnet_and_synthetic_ones_say_random() -> None:
+    """Issue 14 item 2: no FairMOT student trains from random init unless the config says so."""
+    for name, student in _students():
+        init = student.backbone.init_cfg
+        if "synthetic" in name:
+            assert init is None, name  # explicit, with the reason in the config
+        else:
+            assert init.type == "Pretrained" and init.checkpoint == IMAGENET_HRNET, name
+
+
+def test_a_missing_imagenet_file_stops_init_with_its_path(tmp_path) -> None:  # noqa: ANN001
+    cfg = Config.fromfile(str(next(p for p in FAIRMOT_CONFIGS if "half" in p.name)))
+    cfg.model.backbone.extra = REDUCED_HRNET_EXTRA
+    missing = tmp_path / "hrnetv2_w18-00eb2006.pth"
+    cfg.model.backbone.init_cfg.checkpoint = str(missing)
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match="hrnetv2_w18-00eb2006.pth"):
+        model.init_weights()

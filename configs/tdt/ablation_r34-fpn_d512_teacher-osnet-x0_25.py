@@ -3,7 +3,15 @@
 # ablation_r34-fpn_d512.py.
 _base_ = ["./ablation_r34-fpn_d512.py"]
 teacher_name = "osnet_x0_25_msmt17"
-expected_teacher = dict(name="OSNetTeacher", arch="osnet_x0_25")
+# The stores must come from these exact weights: the sha256 of torchreid's osnet_x0_25 MSMT17
+# file (osnet_x0_25_msmt17.pth, 6f57607f...). A store made with the Market-1501 file of the same
+# architecture (c0ff0917...) or a random-init teacher is refused with both hashes named. Other
+# MSMT17 weights: put their sha256 here (sha256sum FILE).
+expected_teacher = dict(
+    name="OSNetTeacher",
+    arch="osnet_x0_25",
+    weights_sha256="6f57607fed9f502b9efed546108132ee715df5a5b6e6932c6269bacb47f59f99",
+)
 train_parts = [
     (
         _base_.jde_root,

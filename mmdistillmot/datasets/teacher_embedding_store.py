@@ -150,7 +150,12 @@ class TeacherEmbeddingStore:
         expected_teacher: Fingerprint fields the store's teacher must have, e.g.
             ``dict(name='OSNetTeacher', arch='osnet_x1_0')``. A ``weights`` entry is a local
             file whose sha256 must equal the store's ``weights_sha256`` (paths differ between
-            machines; contents must not). None checks nothing about the teacher.
+            machines; contents must not); a ``weights_sha256`` entry pins the hash itself
+            without the file. None checks nothing about the teacher.
+        allow_random_init_teacher: Accept a store whose fingerprint says its teacher ran on
+            random weights (``random_init: true``), or does not say (no ``random_init``
+            field). Off by default: such pseudo embeddings carry no appearance and would
+            train silently (the released DINOv2 distillation code had this defect).
         ann_file: The annotation file the store must have been extracted from (its sha256 is
             compared). None skips this file-level check; the per-box check of
             :meth:`match_boxes` still catches changed boxes.
@@ -169,6 +174,7 @@ class TeacherEmbeddingStore:
         ann_file: str | None = None,
         verify_files: bool = True,
         mmap: bool = True,
+        allow_random_init_teacher: bool = False,
     ) -> None:
         self.store_dir = store_dir
         fingerprint_path = os.path.join(store_dir, FINGERPRINT_FILE)
@@ -191,6 +197,8 @@ class TeacherEmbeddingStore:
             )
         if verify_files:
             self._verify_files()
+        if not allow_random_init_teacher:
+            self.check_trained_teacher()
         if expected_teacher is not None:
             self.check_teacher(expected_teacher)
         if ann_file is not None:
@@ -237,6 +245,22 @@ class TeacherEmbeddingStore:
     def skip_crowd(self) -> bool:
         """Whether crowd (``iscrowd=1``) boxes were left out at extraction."""
         return bool(self.fingerprint.get("extraction", {}).get("skip_crowd", True))
+
+    def check_trained_teacher(self) -> None:
+        """Refuse a store whose teacher ran on random weights, or whose fingerprint is silent.
+
+        Raises:
+            StaleTeacherStoreError: ``random_init`` is true or absent in the teacher fingerprint.
+        """
+        random_init = self.teacher.get("random_init")
+        if random_init is False:
+            return
+        said = "ran on random weights" if random_init else "has no 'random_init' field"
+        raise StaleTeacherStoreError(
+            f"teacher embedding store '{self.store_dir}': its teacher {said}, so its pseudo "
+            "embeddings may carry no appearance. Re-extract with real teacher weights, or opt "
+            "in (tests, smoke runs) with LoadTeacherEmbeddings(allow_random_init_teacher=True)."
+        )
 
     def check_teacher(self, expected: Mapping[str, Any]) -> None:
         """Compare the store's teacher fingerprint with the expected fields.

@@ -116,6 +116,17 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
 
 
+def _without_weights_pin(expected: dict | None) -> dict | None:
+    """The config's expected teacher, its weights pin swapped for the tiny stores' none.
+
+    (The overrides are merged into the transform, so the key is overwritten, not dropped:
+    random-init teachers record ``weights_sha256: None``.)
+    """
+    if not expected or "weights_sha256" not in expected:
+        return expected
+    return dict(expected, weights_sha256=None)
+
+
 def _store_for(stores: dict, transform: ConfigDict) -> str:
     """The tiny store whose teacher the transform expects (OSNet-Large when it names none)."""
     expected = transform.get("expected_teacher") or {}
@@ -145,7 +156,12 @@ def _tiny(path: Path, data: dict, work_dir: Path) -> Config:
         batch_size=2,
         transform_overrides={
             "LoadTeacherEmbeddings": lambda t: dict(
-                store_dir=_store_for(data["stores"], t), ann_file=data["train_ann"]
+                store_dir=_store_for(data["stores"], t),
+                ann_file=data["train_ann"],
+                # the tiny stores come from random-init teachers (no weight files in tests), so
+                # a config's weights pin cannot hold for them; name and arch still must
+                allow_random_init_teacher=True,
+                expected_teacher=_without_weights_pin(t.get("expected_teacher")),
             )
         },
     )
@@ -310,3 +326,11 @@ def test_teacher_config_refuses_missing_weights_and_embeds_with_random_init(
     expected_dim = 2048 if cfg.teacher.arch == "resnet50" else 512
     assert embeddings.shape == (2, expected_dim)
     assert torch.allclose(embeddings.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_the_osnet_small_ablation_pins_the_msmt17_weights() -> None:
+    """Issue 14 item 3: stores of the Market-1501 file (same arch) are refused by hash."""
+    cfg = Config.fromfile(str(REPO / "configs/tdt/ablation_r34-fpn_d512_teacher-osnet-x0_25.py"))
+    assert cfg.expected_teacher["weights_sha256"] == (
+        "6f57607fed9f502b9efed546108132ee715df5a5b6e6932c6269bacb47f59f99"
+    )

@@ -78,7 +78,9 @@ def coco(tmp_path: Path) -> dict:
         ann_ids=np.array([a["id"] for a in kept]),
         image_ids=np.array([a["image_id"] for a in kept]),
         boxes=np.stack([original_box(a["id"]) for a in kept]),
-        teacher_fingerprint=dict(name="OSNetTeacher", arch="osnet_x0_25", weights_sha256="ab12"),
+        teacher_fingerprint=dict(
+            name="OSNetTeacher", arch="osnet_x0_25", weights_sha256="ab12", random_init=False
+        ),
         annotations=dict(sha256=file_sha256(str(ann_file))),
         extraction=dict(skip_crowd=True),
     )
@@ -306,6 +308,40 @@ def test_mismatched_teacher_and_damaged_store_are_errors(coco: dict, tmp_path: P
     (Path(coco["store"]) / "fingerprint.json").unlink()
     with pytest.raises(StaleTeacherStoreError, match="not a complete teacher embedding store"):
         TeacherEmbeddingStore(coco["store"])
+
+
+def _set_random_init(store: str, value: object) -> None:
+    fingerprint = Path(store) / "fingerprint.json"
+    data = json.loads(fingerprint.read_text())
+    if value is None:
+        del data["teacher"]["random_init"]
+    else:
+        data["teacher"]["random_init"] = value
+    fingerprint.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("random_init", [True, None], ids=["random-init", "silent"])
+def test_random_init_or_silent_stores_are_refused_unless_opted_in(
+    coco: dict, random_init: object
+) -> None:
+    """Issue 14 item 3: a random-init teacher's store does not train silently."""
+    _set_random_init(coco["store"], random_init)
+    said = "ran on random weights" if random_init else "has no 'random_init' field"
+    with pytest.raises(StaleTeacherStoreError, match=said + ".*allow_random_init_teacher=True"):
+        TeacherEmbeddingStore(coco["store"])
+    with pytest.raises(StaleTeacherStoreError, match=said):
+        TRANSFORMS.build(dict(type="LoadTeacherEmbeddings", store_dir=coco["store"]))
+    TeacherEmbeddingStore(coco["store"], allow_random_init_teacher=True)  # opted in: fine
+    TRANSFORMS.build(
+        dict(type="LoadTeacherEmbeddings", store_dir=coco["store"], allow_random_init_teacher=True)
+    )
+
+
+def test_a_config_can_pin_the_teacher_weights_by_hash(coco: dict) -> None:
+    """``weights_sha256`` in expected_teacher: other weights (Market vs MSMT17) are refused."""
+    TeacherEmbeddingStore(coco["store"], expected_teacher=dict(weights_sha256="ab12"))
+    with pytest.raises(StaleTeacherStoreError, match="weights_sha256: store has 'ab12'"):
+        TeacherEmbeddingStore(coco["store"], expected_teacher=dict(weights_sha256="cd34"))
 
 
 def test_pipeline_order_errors(coco: dict) -> None:

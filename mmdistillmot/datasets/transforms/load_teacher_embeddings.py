@@ -107,7 +107,10 @@ class LoadTeacherEmbeddings(BaseTransform):
             from this exact file (sha256).
         expected_teacher: Teacher fingerprint fields the store must match, e.g.
             ``dict(name='OSNetTeacher', arch='osnet_x1_0', weights='osnet.pth')``
-            (``weights`` is compared by file hash).
+            (``weights`` is compared by file hash; ``weights_sha256='...'`` pins the hash
+            without the file).
+        allow_random_init_teacher: Accept a store made by a random-init teacher (or one whose
+            fingerprint does not say); refused by default (tests and smoke runs opt in).
         embed_dim: Keep only the first ``embed_dim`` dims (None: all).
         box_atol: Largest coordinate difference when matching boxes to stored boxes.
         verify_files: Re-hash the store's arrays when opening it.
@@ -125,6 +128,7 @@ class LoadTeacherEmbeddings(BaseTransform):
         embed_dim: int | None = None,
         box_atol: float = 1e-2,
         verify_files: bool = True,
+        allow_random_init_teacher: bool = False,
     ) -> None:
         self.store_dir = store_dir
         self.ann_file = ann_file
@@ -134,6 +138,7 @@ class LoadTeacherEmbeddings(BaseTransform):
             expected_teacher=self.expected_teacher,
             ann_file=ann_file,
             verify_files=verify_files,
+            allow_random_init_teacher=allow_random_init_teacher,
         )
         if embed_dim is not None and not 0 < embed_dim <= self.store.embed_dim:
             raise ValueError(

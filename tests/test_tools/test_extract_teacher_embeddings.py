@@ -129,6 +129,23 @@ def test_store_holds_the_teachers_embedding_of_every_kept_box(dataset, single_ru
         assert np.allclose(store.boxes[rows], boxes.numpy())
 
 
+def test_fingerprint_records_the_precision_that_ran(dataset, single_run, tmp_path) -> None:
+    """Issue 14 item 10: fp32 by default (whatever the config says), the resolved dtype kept."""
+    teacher = json.loads((single_run / "fingerprint.json").read_text())["teacher"]
+    assert (teacher["precision"], teacher["compute_dtype"]) == ("fp32", "float32")
+    config = tmp_path / "auto_teacher.py"  # a config asking for 'auto' still extracts in fp32
+    config.write_text(Path(dataset["config"]).read_text().replace("'fp32'", "'auto'"))
+    auto = tmp_path / "auto_store"
+    assert run(dict(dataset, config=str(config)), auto) == 0
+    assert json.loads((auto / "fingerprint.json").read_text())["teacher"]["compute_dtype"] == (
+        "float32"
+    )
+    bf16 = tmp_path / "bf16_store"
+    assert run(dataset, bf16, "--precision", "bf16") == 0
+    teacher = json.loads((bf16 / "fingerprint.json").read_text())["teacher"]
+    assert (teacher["precision"], teacher["compute_dtype"]) == ("bf16", "bfloat16")
+
+
 def test_interrupted_run_resumes_to_identical_files(dataset, single_run, monkeypatch) -> None:
     out_dir = dataset["root"] / "interrupted"
     calls = {"n": 0}

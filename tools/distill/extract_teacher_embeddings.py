@@ -381,6 +381,10 @@ def extract(
             raise ExtractionError(f"OUT_DIR '{out_dir}' is a source directory; choose another.")
     table = read_annotations(ann_file, skip_crowd=skip_crowd)
     fingerprint = teacher.fingerprint()
+    # 'precision: auto' means bf16 on a GPU and fp32 on a CPU: record what ran
+    fingerprint["compute_dtype"] = str(
+        teacher.autocast_dtype(teacher.device) or torch.float32
+    ).removeprefix("torch.")
     meta = {
         "teacher": fingerprint,
         "annotations_sha256": file_sha256(ann_file),
@@ -488,6 +492,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--io-threads", type=int, default=2, help="image decoding threads")
     parser.add_argument("--seed", type=int, default=0, help="seed (random-init test teachers)")
     parser.add_argument(
+        "--precision",
+        choices=["fp32", "auto", "bf16", "fp16"],
+        default="fp32",
+        help="teacher precision, replacing the config's (default fp32: the same store on a "
+        "CPU and a GPU; 'auto' = bf16/fp16 autocast on a GPU)",
+    )
+    parser.add_argument(
         "--threads", type=int, help="CPU math threads per process (default: torch's choice)"
     )
     parser.add_argument(
@@ -529,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         teacher_cfg = teacher_config(cfg)
+        teacher_cfg["precision"] = args.precision
         torch.manual_seed(args.seed)  # identical random-init teachers on every rank
         teacher = MODELS.build(teacher_cfg).to(device)
         store = extract(

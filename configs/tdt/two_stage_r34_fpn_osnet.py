@@ -3,6 +3,14 @@
 # (osnet_ain_x1_0, MSMT17: the embedder the TDT student learns from) on a 256x128 crop of every
 # detection, then the same JDETracker. Training trains the detector only; the Re-ID network is
 # frozen and loads its own weights (configs/tdt/teachers/osnet_ain_x1_0_msmt17.py).
+#
+# Public detections (tools/demo/track_video.py --public-dets, or mot_param_search.py
+# --public-dets-dir): the Re-ID network embeds the given boxes and the detector is never run, so
+# no detector checkpoint is needed. Other torchreid weights (e.g. the model zoo's OSNet x0.25
+# MSMT17) go in with --cfg-options model.reid.arch=osnet_x0_25
+# model.reid.weights=checkpoints/reid/osnet_x0_25_msmt17.pth "model.reid.crop_size=(256,128)".
+# The tracker's thresholds are FairMOT's for MOT15 (scores in [0, 1]); another detector's scores
+# need their own (tools/analysis/mot_param_search.py; configs/tdt/README.md).
 _base_ = ["./ablation_r34-fpn_d512.py"]
 model = dict(
     type="TwoStageTracker",

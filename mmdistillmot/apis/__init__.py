@@ -5,6 +5,8 @@ from mmdistillmot.apis.video_tracking import (
     VideoTracker,
     describe_thresholds,
     load_public_detections,
+    public_detection_embeddings,
+    public_detector_note,
     read_seqinfo_frame_rate,
     tracks_to_mot_rows,
 )
@@ -14,6 +16,8 @@ __all__ = [
     "VideoTracker",
     "describe_thresholds",
     "load_public_detections",
+    "public_detection_embeddings",
+    "public_detector_note",
     "read_seqinfo_frame_rate",
     "tracks_to_mot_rows",
 ]

@@ -15,6 +15,9 @@ boxes instead of the model's own. Their appearance embeddings come from the mode
 
 Either way the tracker reports the public boxes themselves (``output_boxes='detection'``, not the
 Kalman-filtered boxes), as the protocol requires: every output box is one of the given boxes.
+:func:`public_detection_embeddings` is that network part alone
+(``tools/analysis/mot_param_search.py`` caches it once per frame); a two-stage model never runs
+its detector on public detections (:func:`public_detector_note`): no detector checkpoint needed.
 
 Frame rate: :class:`FrameSource` reads a video file's own rate and a MOTChallenge sequence's
 ``seqinfo.ini`` ``frameRate``; :meth:`VideoTracker.track` hands it to the tracker in each frame's
@@ -33,6 +36,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,6 +58,8 @@ __all__ = [
     "VideoTracker",
     "describe_thresholds",
     "load_public_detections",
+    "public_detection_embeddings",
+    "public_detector_note",
     "read_seqinfo_frame_rate",
     "tracks_to_mot_rows",
 ]
@@ -264,6 +270,93 @@ def describe_thresholds(
     return "; ".join(parts) or f"{type(model).__name__}: no score thresholds found"
 
 
+def public_detector_note(model: Any) -> str | None:
+    """One line saying that public detections leave a two-stage model's detector unused.
+
+    A model with a Re-ID network on crops (``TwoStageTracker``) embeds the given boxes
+    themselves: its detector is built from the config (random weights without a checkpoint)
+    but never run, so no detector checkpoint is needed. A one-stage model's detector does run
+    (it gives the embeddings), and gets no note.
+
+    Args:
+        model: The tracking model.
+
+    Returns:
+        The line, or None when the detector is used.
+    """
+    if not hasattr(model, "reid"):
+        return None
+    detector = type(getattr(model, "detector", None)).__name__
+    return (
+        f"detector: {detector} not run (public detections; {type(model).__name__} embeds the "
+        "given boxes with its Re-ID network), so no detector checkpoint is needed"
+    )
+
+
+def public_detection_embeddings(
+    model: Any,
+    frame: torch.Tensor,
+    frame_sample: Any,
+    detections: np.ndarray,
+    min_iou: float = 0.5,
+    max_candidates: int = 1000,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Appearance embeddings of one frame's public detections (the network part, no tracker).
+
+    A model with a Re-ID network (``TwoStageTracker``) embeds the crops of every given box; a
+    one-stage model gives each box the embedding of its most-overlapping detector candidate
+    (no score threshold, no NMS) and drops the boxes no candidate overlaps by ``min_iou``.
+
+    Args:
+        model: The tracking model (``TDT``, ``TwoStageTracker``, ``FairMOT``), in eval mode.
+        frame: The preprocessed frame [1, C, H, W] (``data_preprocessor`` output).
+        frame_sample: The frame's ``DetDataSample`` (``scale_factor`` in its metainfo).
+        detections: [N, 5] ``x1, y1, x2, y2, score`` in original frame pixels.
+        min_iou: One-stage models: least IoU with a candidate to borrow its embedding.
+        max_candidates: One-stage models: candidate boxes kept per frame.
+
+    Returns:
+        ``boxes`` [M, 4] (frame pixels), ``scores`` [M] and ``embeddings`` [M, D] of the kept
+        detections (M = N for a Re-ID model), in the order given.
+    """
+    scale = frame_sample.metainfo["scale_factor"]
+    boxes = torch.as_tensor(detections[:, :4], dtype=torch.float32, device=frame.device)
+    scores = torch.as_tensor(detections[:, 4], dtype=torch.float32, device=frame.device)
+    boxes_in = scale_boxes(boxes.clone(), scale)  # frame pixels -> network input pixels
+    if hasattr(model, "reid"):
+        raw = recover_raw_frames(
+            frame, model.data_preprocessor, model.loaded_channel_order, model.reid.channel_order
+        )
+        (embeddings,) = model.reid(raw, [boxes_in])
+        return boxes, scores, embeddings
+    detector = model.detector
+    head_cfg = detector.bbox_head.test_cfg
+    # every anchor is a candidate: no score threshold and no suppression (IoU 1)
+    detector.bbox_head.test_cfg = head_cfg.copy()
+    detector.bbox_head.test_cfg.update(
+        dict(
+            score_thr=0.0,
+            nms_pre=max_candidates,
+            max_per_img=max_candidates,
+            nms=dict(type="nms", iou_threshold=1.0),
+        )
+    )
+    try:
+        (pred,) = detector.predict(frame, [frame_sample], rescale=False)
+    finally:
+        detector.bbox_head.test_cfg = head_cfg
+    candidates = pred.pred_instances
+    if "embeddings" not in candidates or len(candidates) == 0:
+        keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+        embeddings = boxes.new_zeros((0, 1))
+    else:
+        overlaps = bbox_overlaps(boxes_in, candidates.bboxes)
+        best_iou, best = overlaps.max(dim=1)
+        keep = best_iou >= min_iou
+        embeddings = candidates.embeddings[best[keep]]
+    return boxes[keep], scores[keep], embeddings
+
+
 class VideoTracker:
     """A tracking model built from a config and a checkpoint, fed one BGR frame at a time.
 
@@ -374,44 +467,14 @@ class VideoTracker:
                 "detections need a TDT, TwoStageTracker or FairMOT model"
             )
         data = model.data_preprocessor(self._prepare(image, frame_id, video_len, fps), False)
-        frame = data["inputs"][:, 0].contiguous()
-        frame_sample = data["data_samples"][0][0]
-        scale = frame_sample.metainfo["scale_factor"]
-        boxes = torch.as_tensor(detections[:, :4], dtype=torch.float32, device=frame.device)
-        scores = torch.as_tensor(detections[:, 4], dtype=torch.float32, device=frame.device)
-        boxes_in = scale_boxes(boxes.clone(), scale)  # frame pixels -> network input pixels
-        if hasattr(model, "reid"):
-            raw = recover_raw_frames(
-                frame, model.data_preprocessor, model.loaded_channel_order, model.reid.channel_order
-            )
-            (embeddings,) = model.reid(raw, [boxes_in])
-        else:
-            detector = model.detector
-            head_cfg = detector.bbox_head.test_cfg
-            # every anchor is a candidate: no score threshold and no suppression (IoU 1)
-            detector.bbox_head.test_cfg = head_cfg.copy()
-            detector.bbox_head.test_cfg.update(
-                dict(
-                    score_thr=0.0,
-                    nms_pre=self.max_candidates,
-                    max_per_img=self.max_candidates,
-                    nms=dict(type="nms", iou_threshold=1.0),
-                )
-            )
-            try:
-                (pred,) = detector.predict(frame, [frame_sample], rescale=False)
-            finally:
-                detector.bbox_head.test_cfg = head_cfg
-            candidates = pred.pred_instances
-            if "embeddings" not in candidates or len(candidates) == 0:
-                keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
-                embeddings = boxes.new_zeros((0, 1))
-            else:
-                overlaps = bbox_overlaps(boxes_in, candidates.bboxes)
-                best_iou, best = overlaps.max(dim=1)
-                keep = best_iou >= self.min_iou
-                embeddings = candidates.embeddings[best[keep]]
-            boxes, scores = boxes[keep], scores[keep]
+        boxes, scores, embeddings = public_detection_embeddings(
+            model,
+            data["inputs"][:, 0].contiguous(),
+            data["data_samples"][0][0],
+            detections,
+            self.min_iou,
+            self.max_candidates,
+        )
         tracker = model.tracker
         output_boxes = tracker.output_boxes
         tracker.output_boxes = "detection"  # report the given boxes, not Kalman estimates

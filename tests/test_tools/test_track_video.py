@@ -2,7 +2,8 @@
 
 The model is random (no checkpoint), so only properties that hold for any weights are checked:
 frame counts and sizes of the rendered output, a result file that parses with frames in range,
-and -- with ``--public-dets`` -- that every reported box is one of the given detections.
+and -- with ``--public-dets`` -- that every reported box is one of the given detections; with a
+two-stage config and public detections, that the detector never runs (no checkpoint needed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+from mmdet.models.detectors.single_stage import SingleStageDetector
 from mmengine.registry import init_default_scope
 
 from mmdistillmot.datasets.mot_files import (
@@ -24,6 +27,7 @@ from mmdistillmot.datasets.mot_files import (
     read_seqinfo,
     write_mot_results,
 )
+from mmdistillmot.models.teachers.osnet_teacher import OSNetTeacher
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location(
@@ -35,6 +39,7 @@ sys.modules[SPEC.name] = track_video
 SPEC.loader.exec_module(track_video)
 
 CONFIG = str(REPO / "configs" / "tdt" / "tdt_r18_fpn_embed_synthetic.py")
+TWO_STAGE = str(REPO / "configs" / "tdt" / "two-stage_r18_fpn_osnet_synthetic.py")
 # Random weights score every box near the focal-loss prior (0.01): take every detection and let
 # every one start a track, so the outputs are not empty; the test pipeline keeps the 160x96 size.
 TINY = [
@@ -86,7 +91,7 @@ def _record_trackers(monkeypatch: pytest.MonkeyPatch) -> list:
     return built
 
 
-def test_folder_of_frames_to_video(sequence: Path, tmp_path: Path) -> None:
+def test_folder_of_frames_to_video(sequence: Path, tmp_path: Path, capsys) -> None:
     # A script starts without mmdet's registry scope (the test session sets one): the tool must
     # set the config's own scope, whatever scope is current.
     init_default_scope("mmengine")
@@ -101,6 +106,20 @@ def test_folder_of_frames_to_video(sequence: Path, tmp_path: Path) -> None:
     result = read_mot_file(tmp_path / "tracked.txt", kind="result")
     assert len(result) > 0
     assert set(result.frames.tolist()) <= set(range(1, 7))
+    printed = capsys.readouterr()
+    # stderr is not a terminal here: the bar comes as whole lines (no carriage returns), the
+    # last one with all frames and the rate
+    assert "\r" not in printed.err
+    bar = [line for line in printed.err.splitlines() if line.startswith("tracking:")]
+    assert "| 6/6 [" in bar[-1] and "frame/s]" in bar[-1]
+    # one summary line: frames, time, the tracks and boxes of the file written, where it is
+    summary = printed.out.strip().splitlines()[-1]
+    tracks, boxes = len(np.unique(result.rows["id"])), len(result)
+    assert re.fullmatch(
+        rf"tracked 6 frames in [0-9.]+ s \([0-9.]+ frames/s\): {tracks} tracks, {boxes} boxes "
+        rf"-> {re.escape(str(out))} and {re.escape(str(tmp_path / 'tracked.txt'))}",
+        summary,
+    ), summary
 
 
 def test_video_file_to_frame_folder(sequence: Path, tmp_path: Path) -> None:
@@ -229,3 +248,42 @@ def test_txt_alone_renders_nothing_and_ids_count_from_one(
     with pytest.raises(SystemExit):  # neither output: refused before any work
         track_video.main([CONFIG, str(seq), *TINY])
     assert "--out" in capsys.readouterr().err
+
+
+def test_public_two_stage_needs_no_detector_checkpoint(
+    sequence: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # TwoStageTracker embeds the given boxes with its Re-ID network: without a checkpoint its
+    # detector has random weights, and it must never run (the tool says so in one line)
+    torch.manual_seed(0)
+    weights = tmp_path / "osnet_x0_25_random.pth"
+    torch.save(OSNetTeacher(arch="osnet_x0_25", allow_random_init=True).model.state_dict(), weights)
+    detector_calls = []
+    original = SingleStageDetector.forward
+
+    def counting(self, *args, **kwargs):
+        detector_calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SingleStageDetector, "forward", counting)
+    monkeypatch.setattr(SingleStageDetector, "predict", counting)
+    det = sequence / "det" / "det.txt"
+    txt = tmp_path / "two_stage.txt"
+    argv = [TWO_STAGE, str(sequence), "--txt", str(txt), "--public-dets", str(det),
+            "--cfg-options", f"model.reid.weights={weights}", "model.tracker.obj_score_thr=0.0",
+            "model.tracker.min_box_area=0"]  # fmt: skip
+    assert track_video.main(argv) == 0
+    assert detector_calls == []
+    printed = capsys.readouterr().out
+    assert printed.count("detector: RetinaNet not run") == 1
+    assert "no detector checkpoint is needed" in printed
+    result = read_mot_file(txt, kind="result").rows
+    given = read_mot_file(det, kind="det").rows
+    assert len(result) > 0
+    for row in result:
+        same_frame = given[given["frame"] == row["frame"]]
+        table = np.stack([same_frame[k] for k in ("x", "y", "w", "h")], axis=1)
+        box = np.array([row["x"], row["y"], row["w"], row["h"]])
+        assert np.abs(table - box).max(axis=1).min() < 2e-3, (row, table)
+    # a one-stage model does run its detector on public boxes (their embeddings): no such line
+    assert track_video.public_detector_note(track_video.VideoTracker(CONFIG, None).model) is None

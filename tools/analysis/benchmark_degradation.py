@@ -38,6 +38,7 @@ from mmdistillmot.datasets.transforms.degradation import (
     sample_degradation_params,
 )
 from mmdistillmot.datasets.transforms.degradation.real_esrgan_degradation import derive_seed
+from mmdistillmot.utils.progress import progress_bar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FRAME = REPO_ROOT.parent / "shared/assets/mot17_mini/train/MOT17-02-FRCNN/img1/000001.jpg"
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_ms: list[float] = []
     per_op: dict[str, float] = {}
     user_sys = [0.0, 0.0]
-    for index in range(args.warmup + args.frames):
+    for index in progress_bar(range(args.warmup + args.frames), desc="degrading", unit="frame"):
         rng = np.random.default_rng(derive_seed(args.seed, "benchmark", index))
         params = sample_degradation_params(rng, args.severity)
         timings: dict[str, float] = {}

@@ -42,6 +42,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import mmdistillmot  # noqa: F401  (registers the project's modules)
+from mmdistillmot.utils.progress import progress_bar
 
 __all__ = ["make_clip", "time_config", "main"]
 
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     width, height = args.size
     load_before = os.getloadavg()
     rows = [
-        time_config(c, args.frames, height, width, args.repeat, args.seed) for c in args.configs
+        time_config(c, args.frames, height, width, args.repeat, args.seed)
+        for c in progress_bar(args.configs, desc="configs", unit="config")
     ]
     load_after = os.getloadavg()
     print(

@@ -16,12 +16,18 @@ MOTChallenge result file (``--txt``, default: beside the output, same stem, ``.t
 from 1, as in MOTChallenge files, and the same ids on the rendered frames). Give only ``--txt``
 to write the result file without rendering a video. With ``--public-dets`` every box in the
 result file is one of the given detections (MOTChallenge's public-detection protocol); see
-``mmdistillmot.apis.video_tracking`` for how the model's embeddings are attached to them.
+``mmdistillmot.apis.video_tracking`` for how the model's embeddings are attached to them. A
+two-stage config (``TwoStageTracker``) embeds the given boxes with its Re-ID network and never
+runs its detector: no detector checkpoint is needed (the tool prints a line saying so), only the
+Re-ID weights (``model.reid.weights``, with ``model.reid.arch`` and ``model.reid.crop_size``
+when they differ from the config's).
 
 Frame rate: a video file's own rate, or a sequence folder's ``seqinfo.ini`` ``frameRate``, goes
 to both the output video and the tracker (``JDETracker`` keeps a lost track
 ``int(fps / 30 * track_buffer)`` frames, as FairMOT); ``--fps`` overrides it. The rate and the
-tracker's effective thresholds are printed once at start.
+tracker's effective thresholds are printed once at start; a progress bar (frames/s) runs on
+stderr (line by line when stderr is not a terminal), and one line at the end gives the frames,
+the time, the number of tracks and where the files are.
 
 Errors (a missing input or weight file, a weight file that does not fit, a malformed file) end
 the tool with one line ``error: ...`` and exit status 1; ``--debug`` shows the traceback.
@@ -37,21 +43,23 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from mmengine.config import DictAction
-from tqdm import tqdm
 
 import mmdistillmot  # noqa: F401  (registers components)
 from mmdistillmot.apis import (
     FrameSource,
     VideoTracker,
     load_public_detections,
+    public_detector_note,
     tracks_to_mot_rows,
 )
 from mmdistillmot.datasets.mot_files import make_mot_rows, write_mot_results
 from mmdistillmot.utils import add_debug_flag, cli_errors
+from mmdistillmot.utils.progress import progress_bar
 from mmdistillmot.visualization import VideoSink, draw_mot_rows
 
 #: Frame rate of the rendered video when neither the input nor ``--fps`` gives one.
@@ -159,11 +167,16 @@ def track(args: argparse.Namespace) -> int:
     else:
         print(f"frame rate: {fps:g} fps ({source}), for the video and the tracker")
     print(f"thresholds: {tracker.describe_thresholds(fps, public_dets=public is not None)}")
+    note = public_detector_note(tracker.model) if public is not None else None
+    if note is not None:
+        print(note)
     rows = []
     video_len = len(frames)
     sink = VideoSink(args.out, fps=fps or DEFAULT_VIDEO_FPS) if args.out is not None else None
+    start = time.perf_counter()
     try:
-        for frame_id, image in enumerate(tqdm(frames, total=video_len, desc="tracking")):
+        bar = progress_bar(frames, total=video_len, desc="tracking", unit="frame")
+        for frame_id, image in enumerate(bar):
             if public is None:
                 tracks = tracker.track(image, frame_id, video_len, fps=fps)
             else:
@@ -177,10 +190,15 @@ def track(args: argparse.Namespace) -> int:
     finally:
         if sink is not None:
             sink.close()
+    seconds = time.perf_counter() - start
     empty = make_mot_rows([], [], np.zeros((0, 4)))  # a video without frames
-    write_mot_results(txt, np.concatenate(rows) if rows else empty)
+    table = np.concatenate(rows) if rows else empty
+    write_mot_results(txt, table)
     written = f"{args.out} and {txt}" if args.out is not None else txt
-    print(f"tracked {video_len} frames -> {written}")
+    print(
+        f"tracked {len(rows)} frames in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.2f} "
+        f"frames/s): {len(np.unique(table['id']))} tracks, {len(table)} boxes -> {written}"
+    )
     return 0
 
 

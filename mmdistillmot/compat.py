@@ -24,11 +24,20 @@ import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ["UnsafeCheckpointError", "MMENGINE_CHECKPOINT_GLOBALS", "safe_load_checkpoint"]
+__all__ = [
+    "CorruptCheckpointError",
+    "UnsafeCheckpointError",
+    "MMENGINE_CHECKPOINT_GLOBALS",
+    "safe_load_checkpoint",
+]
 
 
 class UnsafeCheckpointError(RuntimeError):
     """A checkpoint asks to unpickle a global that is not on the allow-list."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file cannot be read: truncated (an interrupted copy or save) or not torch's."""
 
 
 def _numpy_globals() -> list[Any]:
@@ -82,6 +91,19 @@ torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
 _UNSUPPORTED = re.compile(r"(?i)unsupported (?:global: )?GLOBAL ([\w.]+(?:\([^)]*\))?)")
 
 
+def _short_reason(err: Exception) -> str:
+    """torch's reason for refusing a file, in a few words.
+
+    The unpickler's own detail (``Unsupported operand 110``) when torch wraps it in its
+    ``weights_only`` advice (which does not apply to a broken file), else the first sentence.
+    """
+    text = str(err)
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n|$)", text)
+    first = detail.group(1) if detail else (text.strip().splitlines() or [""])[0]
+    first = first.split(". ")[0].rstrip(". ")[:160]
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
 def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
     """Load a local checkpoint with ``weights_only=True`` and a clear refusal message.
 
@@ -96,6 +118,9 @@ def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: the file asks for a global outside the allow-list, e.g.
             ``os.system``; nothing from it is executed.
+        CorruptCheckpointError: the file is truncated or not a torch checkpoint (torch's own
+            errors, e.g. ``OSError: [Errno 22] Invalid argument`` or ``EOFError``, do not
+            name the file).
     """
     path = os.path.expanduser(filename)
     if not os.path.isfile(path):
@@ -105,7 +130,13 @@ def safe_load_checkpoint(filename: str, map_location: Any = None) -> Any:
     except Exception as err:  # torch raises pickle.UnpicklingError (or RuntimeError)
         match = _UNSUPPORTED.search(str(err))
         if match is None:
-            raise
+            if isinstance(err, PermissionError):
+                raise  # its message names the file
+            raise CorruptCheckpointError(
+                f"Checkpoint '{filename}' ({os.path.getsize(path)} bytes) cannot be read "
+                f"({_short_reason(err)}); truncated (an interrupted save or copy) or not a "
+                "torch checkpoint?"
+            ) from err
         raise UnsafeCheckpointError(
             f"Refusing to load checkpoint '{filename}': it asks to unpickle "
             f"'{match.group(1)}', which is not a type mmengine or torch writes. Loading it "

@@ -8,6 +8,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # reseeds python/numpy/torch and the dataloader workers from (seed, epoch) every epoch, so
+    # that --resume from an epoch checkpoint continues exactly as the uninterrupted run
+    exact_resume=dict(type='ExactResumeHook'),
     visualization=dict(type='DetVisualizationHook'))
 
 env_cfg = dict(

@@ -49,6 +49,7 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+from mmdistillmot.datasets.image_io import read_image
 from mmdistillmot.datasets.mot_files import make_mot_rows, read_mot_file
 from mmdistillmot.models.distillers.raw_frames import recover_raw_frames
 from mmdistillmot.models.trackers.jde_tracker import lost_track_buffer
@@ -167,10 +168,8 @@ class FrameSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.is_folder:
             for name in self.files:
-                image = cv2.imread(os.path.join(self.path, name))
-                if image is None:
-                    raise OSError(f"cannot read image '{os.path.join(self.path, name)}'")
-                yield image
+                # not cv2.imread: it fills a truncated JPEG's missing rows in gray, silently
+                yield read_image(os.path.join(self.path, name))
             return
         capture = cv2.VideoCapture(self.path)
         try:

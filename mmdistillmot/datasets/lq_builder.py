@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mmdistillmot.datasets.image_io import ImageReadError, check_image_bytes
 from mmdistillmot.datasets.mot_cocovid import sequences_to_cocovid
 from mmdistillmot.datasets.mot_files import MOTFormatError, read_seqinfo
 from mmdistillmot.datasets.transforms.degradation import (
@@ -333,6 +334,10 @@ def _process_frame(task: _FrameTask) -> tuple[str, str, str, str, dict[str, Any]
         out_bytes = task.dst.read_bytes()
         record = transform.describe(results)
     else:
+        try:  # empty (cv2.imdecode would raise without the path) or truncated
+            check_image_bytes(src_bytes, task.src)
+        except ImageReadError as err:
+            raise LQBuildError(str(err)) from err
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # keep the boxes' geometry
         img = cv2.imdecode(np.frombuffer(src_bytes, dtype=np.uint8), flags)
         if img is None:

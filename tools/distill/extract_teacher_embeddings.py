@@ -46,7 +46,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import mmcv
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -56,6 +55,7 @@ from mmengine.fileio import get as read_bytes
 from tqdm import tqdm
 
 import mmdistillmot  # noqa: F401  (registers the teachers)
+from mmdistillmot.datasets.image_io import ImageReadError, decode_image
 from mmdistillmot.datasets.teacher_embedding_store import (
     FINGERPRINT_FILE,
     write_teacher_embedding_store,
@@ -205,9 +205,10 @@ def read_frame(path: str, channel_order: str) -> torch.Tensor:
         content = read_bytes(path)
     except FileNotFoundError as err:
         raise ExtractionError(f"image file '{path}' not found.") from err
-    image = mmcv.imfrombytes(content, flag="color", channel_order=channel_order, backend="cv2")
-    if image is None:
-        raise ExtractionError(f"image file '{path}' could not be decoded.")
+    try:  # empty, truncated or undecodable: an error naming the file (cv2's does not)
+        image = decode_image(content, path, channel_order=channel_order, backend="cv2")
+    except ImageReadError as err:
+        raise ExtractionError(str(err)) from err
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
 
 

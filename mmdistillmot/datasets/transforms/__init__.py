@@ -1,4 +1,4 @@
-"""Data transforms: degradation, teacher embeddings, FairMOT augmentations, MOTR clips."""
+"""Data transforms: image loading, degradation, teacher embeddings, FairMOT augmentation, MOTR."""
 
 from mmdistillmot.datasets.transforms.clip_frame_sample import MOTRClipSample
 from mmdistillmot.datasets.transforms.degradation import RealESRGANDegradation
@@ -9,6 +9,7 @@ from mmdistillmot.datasets.transforms.load_teacher_embeddings import (
     KeepTeacherEmbedsAligned,
     LoadTeacherEmbeddings,
 )
+from mmdistillmot.datasets.transforms.loading import LoadImageFromFile
 from mmdistillmot.datasets.transforms.pseudo_clip_from_image import PseudoClipFromImage
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "FairMOTRandomAffine",
     "KeepTeacherEmbedsAligned",
     "Letterbox",
+    "LoadImageFromFile",
     "LoadDetDBProposals",
     "LoadTeacherEmbeddings",
     "MOTRClipSample",

@@ -12,17 +12,24 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from mmdet.registry import HOOKS
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 
 from mmdistillmot.models.distillers.feature_distiller import FeatureDistiller
 from mmdistillmot.models.distillers.student_checkpoint import (
+    DISTILL_MODULE_PREFIXES,
+    DISTILL_STATE_KEY,
     merge_distill_state,
     to_student_checkpoint,
 )
 
-__all__ = ["DistillHook"]
+__all__ = ["DistillHook", "EMA_DISTILL_STATE_KEY"]
+
+#: Top-level checkpoint entry holding the distillation modules of mmengine's EMA copy
+#: (``module.connectors.*`` ...), the counterpart of ``ema_state_dict`` for the student.
+EMA_DISTILL_STATE_KEY = "ema_distill_state_dict"
+_EMA_PREFIX = "module."
 
 
 @HOOKS.register_module()
@@ -196,10 +203,50 @@ class DistillHook(Hook):
             hub.update_scalar(f"train/distill_unweighted_{name}", value)
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Keep the student only, under its own key names."""
-        if self.student_only_checkpoints:
-            to_student_checkpoint(checkpoint)
+        """Keep the student only, under its own key names.
+
+        With mmengine's ``EMAHook`` (which ran first and swapped the averaged weights into
+        ``state_dict``, the live ones into ``ema_state_dict``), the EMA entry's distillation
+        modules go to :data:`EMA_DISTILL_STATE_KEY`: they are the live connectors a resumed
+        run must train on, and ``to_student_checkpoint`` would drop them.
+        """
+        if not self.student_only_checkpoints:
+            return
+        ema = checkpoint.get("ema_state_dict")
+        ema_distill: dict[str, Any] = {}
+        if isinstance(ema, dict):
+            ema_distill = {
+                key: value
+                for key, value in ema.items()
+                if key.startswith(_EMA_PREFIX)
+                and key[len(_EMA_PREFIX) :].startswith(DISTILL_MODULE_PREFIXES)
+            }
+        to_student_checkpoint(checkpoint)
+        if ema_distill and DISTILL_STATE_KEY in checkpoint:
+            checkpoint[EMA_DISTILL_STATE_KEY] = ema_distill
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
-        """Bring a student-only checkpoint's connectors back for the distiller to load."""
+        """Bring a student-only checkpoint's connectors back for the distiller to load.
+
+        On resume with EMA, the swap ``EMAHook.after_load_checkpoint`` did for the student
+        (it runs first) is done here for the distillation modules: the live ones go to the
+        model, the averaged ones into the EMA copy.
+        """
+        ema_distill = checkpoint.pop(EMA_DISTILL_STATE_KEY, None)
+        ema_hook = None
+        if ema_distill and getattr(runner, "_resume", False):
+            ema_hook = next((h for h in runner.hooks if isinstance(h, EMAHook)), None)
+        if ema_distill and ema_hook is not None:
+            averaged = checkpoint.get(DISTILL_STATE_KEY) or {}
+            ema_params = ema_hook.ema_model.module.state_dict()
+            for key, value in averaged.items():
+                if key not in ema_params:
+                    raise KeyError(
+                        f"checkpoint entry '{DISTILL_STATE_KEY}' has '{key}', which the EMA "
+                        "copy of the distiller does not have; is the config the one trained?"
+                    )
+                ema_params[key].copy_(value)
+            checkpoint[DISTILL_STATE_KEY] = {
+                key[len(_EMA_PREFIX) :]: value for key, value in ema_distill.items()
+            }
         merge_distill_state(checkpoint)

@@ -2,7 +2,10 @@
 
 The behaviour follows ``docs/reference.md`` ("JDETracker"), i.e. FairMOT's ``JDETracker``:
 
-1. Detections with ``score > obj_score_thr`` (0.4; 0.3 for MOT15/MOT20) take part.
+1. Detections with ``score > obj_score_thr`` (0.4; 0.3 for MOT15/MOT20) and a box of positive
+   width and height take part. A detection with a NaN or infinite score, box or embedding is
+   dropped (the first such frame of a video is logged, :attr:`JDETracker.num_dropped_non_finite`
+   counts them).
 2. Confirmed tracks (tracked and lost) are Kalman-predicted (height velocity of non-tracked
    tracks zeroed first) and matched to detections on
    ``0.98 * cosine distance + 0.02 * squared Mahalanobis distance``, infinite where the squared
@@ -18,7 +21,8 @@ The behaviour follows ``docs/reference.md`` ("JDETracker"), i.e. FairMOT's ``JDE
    FairMOT reads each sequence's ``seqinfo.ini``; the config's ``frame_rate`` when absent);
    tracked/lost pairs closer than IoU distance 0.15 are duplicates and the
    shorter-lived one is dropped.
-7. Confirmed tracked tracks are reported when their box has area > 100 and ``w / h <= 1.6``.
+7. Confirmed tracked tracks are reported when their box has area > 100 and ``w / h <= 1.6``
+   (both configurable), and always only with a finite box of positive width and height.
 
 Assignment solver: FairMOT calls ``lap.lapjv(cost, extend_cost=True, cost_limit=thr)``, which
 solves "match a subset of pairs, each unmatched row or column costs ``thr / 2``". That is a
@@ -41,6 +45,7 @@ import torch
 from mmdet.models.trackers import BaseTracker
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
@@ -356,6 +361,8 @@ class JDETracker(BaseTracker):
         self.num_tracks = 0
         self.tracks: dict[int, Tracklet] = {}
         self.last_frame_id: int | None = None
+        #: detections of this video dropped for a NaN or infinite score, box or embedding
+        self.num_dropped_non_finite = 0
         self.set_video_frame_rate(self.frame_rate)
 
     def set_video_frame_rate(self, frame_rate: float) -> None:
@@ -473,10 +480,19 @@ class JDETracker(BaseTracker):
         is_first_frame = self.last_frame_id is None
         self.last_frame_id = frame_id
 
+        # A NaN or infinite score, box or embedding (a diverged or overflowing detector) cannot
+        # be associated; such detections are dropped rather than ending a long run.
+        finite = np.isfinite(boxes_np).all(axis=1) & np.isfinite(scores_np)
+        if embeds_np is not None:
+            finite &= np.isfinite(embeds_np).all(axis=1)
+        if not finite.all():
+            self._note_non_finite(frame_id, int((~finite).sum()))
+
         # Detections that take part: above the score threshold and with a representable box.
-        widths = boxes_np[:, 2] - boxes_np[:, 0]
-        heights = boxes_np[:, 3] - boxes_np[:, 1]
-        keep = (scores_np > self.obj_score_thr) & (widths > 0) & (heights > 0)
+        with np.errstate(invalid="ignore"):  # inf - inf in the dropped rows
+            widths = boxes_np[:, 2] - boxes_np[:, 0]
+            heights = boxes_np[:, 3] - boxes_np[:, 1]
+        keep = finite & (scores_np > self.obj_score_thr) & (widths > 0) & (heights > 0)
         dets = _Detections(
             boxes=boxes_np[keep],
             xyah=xyxy_to_cxcyah(boxes_np[keep]),
@@ -553,8 +569,6 @@ class JDETracker(BaseTracker):
             scores_np = scores_np.astype(np.float64)
         if len(scores_np) != num:
             raise ValueError(f"JDETracker: {num} bboxes but {len(scores_np)} scores")
-        if not (np.isfinite(boxes_np).all() and np.isfinite(scores_np).all()):
-            raise ValueError("JDETracker: bboxes and scores must be finite")
         labels_np = (
             np.zeros(num, dtype=np.int64) if labels is None else _to_numpy(labels, np.int64)
         ).reshape(-1)
@@ -571,9 +585,17 @@ class JDETracker(BaseTracker):
                 raise ValueError(
                     f"JDETracker: embeddings must be [N={num}, D], got {embeds_np.shape}"
                 )
-            if not np.isfinite(embeds_np).all():
-                raise ValueError("JDETracker: embeddings must be finite")
         return boxes_np, scores_np, embeds_np, labels_np
+
+    def _note_non_finite(self, frame_id: int, count: int) -> None:
+        """Count detections dropped for non-finite values; log the first frame of a video."""
+        if self.num_dropped_non_finite == 0:
+            MMLogger.get_current_instance().warning(
+                f"JDETracker: frame {frame_id}: {count} detection(s) with a NaN or infinite "
+                "score, box or embedding dropped (a diverged or overflowing detector?); later "
+                "ones in this video are dropped too, counted in num_dropped_non_finite."
+            )
+        self.num_dropped_non_finite += count
 
     def _predict(self, tracks: list[Tracklet]) -> None:
         """Kalman-predict tracks; non-tracked ones get their height velocity zeroed first."""
@@ -687,8 +709,11 @@ class JDETracker(BaseTracker):
             [t.bbox_xyxy if self.output_boxes == "kalman" else t.raw_bbox for t in tracks],
             dtype=np.float64,
         ).reshape(-1, 4)
-        widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        keep = np.ones(len(boxes), dtype=bool)
+        with np.errstate(invalid="ignore"):
+            widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        # A Kalman box can degenerate (a shrinking track's predicted height through zero);
+        # such a box is never reported, whatever the configurable filters say.
+        keep = np.isfinite(boxes).all(axis=1) & (widths > 0) & (heights > 0)
         if self.min_box_area is not None:
             keep &= widths * heights > self.min_box_area
         if self.max_aspect_ratio is not None:

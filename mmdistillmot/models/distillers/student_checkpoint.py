@@ -81,8 +81,9 @@ def to_student_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     ``state_dict``: ``student.x`` -> ``x``; ``teacher.*`` dropped; ``connectors.*`` and
     ``distill_losses.*`` moved to ``checkpoint[DISTILL_STATE_KEY]``. An EMA copy
     (``ema_state_dict`` from mmengine's ``EMAHook``, keys ``module.<name>``) gets the same
-    treatment; its averaged distillation modules are dropped (they start again from the live
-    weights on resume). ``meta['distill']`` records what was removed. A checkpoint already in
+    treatment; its distillation modules are dropped here (``DistillHook`` keeps them under
+    ``ema_distill_state_dict`` before calling this, so that a resumed run gets back both the
+    live and the averaged connectors). ``meta['distill']`` records what was removed. A checkpoint already in
     the student layout is returned unchanged.
 
     Args:

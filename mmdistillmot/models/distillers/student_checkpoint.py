@@ -83,8 +83,8 @@ def to_student_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     (``ema_state_dict`` from mmengine's ``EMAHook``, keys ``module.<name>``) gets the same
     treatment; its distillation modules are dropped here (``DistillHook`` keeps them under
     ``ema_distill_state_dict`` before calling this, so that a resumed run gets back both the
-    live and the averaged connectors). ``meta['distill']`` records what was removed. A checkpoint already in
-    the student layout is returned unchanged.
+    live and the averaged connectors). ``meta['distill']`` records what was removed. A
+    checkpoint already in the student layout is returned unchanged.
 
     Args:
         checkpoint: A dict with ``state_dict`` (what mmengine's runner writes).

@@ -32,3 +32,18 @@ model = dict(
         weights='work_dirs/demo/teacher/osnet_x0_25_synthetic.pth',
         crop_size=(128, 64),
         normalize_embeddings=True))
+
+# TDT's two-stage baseline crops the original frame (as the teacher stores were extracted), not
+# the resized one the detector sees: ResizeKeepOriginal keeps it, PackTrackInputs packs it.
+test_pipeline = [
+    dict(
+        type='TransformBroadcaster',
+        transforms=[
+            dict(type='LoadImageFromFile', backend_args=None),
+            dict(type='ResizeKeepOriginal', scale=_base_.img_scale, keep_ratio=True),
+            dict(type='LoadTrackAnnotations')
+        ]),
+    dict(type='PackTrackInputs', meta_keys=('ori_img', ))
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

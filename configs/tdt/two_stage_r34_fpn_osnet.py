@@ -67,3 +67,19 @@ train_datasets = [
     for root, ann_file, _ in _base_.train_parts
 ]
 train_dataloader = dict(dataset=dict(datasets=train_datasets))
+
+# TDT's two-stage baseline crops the original frame (as the teacher stores were extracted), not
+# the resized one the detector sees: ResizeKeepOriginal keeps it, PackTrackInputs packs it.
+test_pipeline = [
+    dict(
+        type="TransformBroadcaster",
+        transforms=[
+            dict(type="LoadImageFromFile"),
+            dict(type="ResizeKeepOriginal", scale=_base_.img_scale, keep_ratio=True),
+            dict(type="LoadTrackAnnotations"),
+        ],
+    ),
+    dict(type="PackTrackInputs", meta_keys=("ori_img",)),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

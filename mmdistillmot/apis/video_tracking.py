@@ -1,7 +1,7 @@
 """Track a user's own footage (a video file or a folder of frames) with any tracking config.
 
 Used by ``tools/demo/track_video.py``. Frames go through the config's own test pipeline (with
-the file loader swapped for an in-memory one, as mmdet's ``build_test_pipeline`` does), one at
+the file and annotation loaders left out, as mmdet's ``build_test_pipeline`` does), one at
 a time, so a tracker sees exactly what ``tools/test.py`` would feed it.
 
 Public detections (MOTChallenge's public-detection protocol): the tracker associates the given
@@ -41,10 +41,10 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from mmcv.transforms import Compose
 from mmdet.apis import init_track_model
-from mmdet.apis.inference import build_test_pipeline
 from mmdet.structures.bbox import bbox_overlaps, scale_boxes
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
@@ -269,6 +269,34 @@ def describe_thresholds(
     return "; ".join(parts) or f"{type(model).__name__}: no score thresholds found"
 
 
+#: Pipeline steps that read files: in-memory frames have no file and no annotations.
+FILE_LOADERS = ("LoadImageFromFile", "LoadTrackAnnotations", "LoadAnnotations")
+
+
+def frame_test_pipeline(cfg: Config) -> Compose:
+    """The config's tracking test pipeline for frames already decoded (``results['img']``).
+
+    Like mmdet's ``build_test_pipeline``, the file loader and the annotation loader are left
+    out of the ``TransformBroadcaster``, but every other step stays (mmdet's keeps the step
+    whose type is exactly ``Resize`` and nothing else, which drops ``ResizeKeepOriginal``,
+    ``Letterbox`` or any step a config adds).
+
+    Args:
+        cfg: The model's config (``test_dataloader.dataset.pipeline``: a
+            ``TransformBroadcaster`` of per-frame steps, then ``PackTrackInputs``).
+
+    Returns:
+        The composed pipeline: ``dict(img=[HxWx3], frame_id=[..], ...)`` -> packed inputs.
+    """
+    steps = [ConfigDict(step) for step in cfg.test_dataloader.dataset.pipeline]
+    broadcaster = steps[0].copy()
+    broadcaster.transforms = [
+        step for step in broadcaster.transforms
+        if str(step.get("type", "")).split(".")[-1] not in FILE_LOADERS
+    ]  # fmt: skip
+    return Compose([broadcaster, *steps[1:]])
+
+
 def public_detector_note(model: Any) -> str | None:
     """One line saying that public detections leave a two-stage model's detector unused.
 
@@ -302,7 +330,8 @@ def public_detection_embeddings(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Appearance embeddings of one frame's public detections (the network part, no tracker).
 
-    A model with a Re-ID network (``TwoStageTracker``) embeds the crops of every given box; a
+    A model with a Re-ID network (``TwoStageTracker``) embeds the crops of every given box (from
+    the original frame when the pipeline kept it as ``ori_img``, else the network input); a
     one-stage model gives each box the embedding of its most-overlapping detector candidate
     (no score threshold, no NMS) and drops the boxes no candidate overlaps by ``min_iou``.
 
@@ -323,6 +352,11 @@ def public_detection_embeddings(
     scores = torch.as_tensor(detections[:, 4], dtype=torch.float32, device=frame.device)
     boxes_in = scale_boxes(boxes.clone(), scale)  # frame pixels -> network input pixels
     if hasattr(model, "reid"):
+        original = frame_sample.metainfo.get("ori_img")
+        if original is not None and hasattr(model, "original_frame"):
+            # the original frame the pipeline kept (ResizeKeepOriginal): crops in its pixels
+            (embeddings,) = model.reid(model.original_frame(original, frame.device), [boxes])
+            return boxes, scores, embeddings
         raw = recover_raw_frames(
             frame, model.data_preprocessor, model.loaded_channel_order, model.reid.channel_order
         )
@@ -385,7 +419,7 @@ class VideoTracker:
         # mmdet's init_track_model builds in whatever scope is current; a script has none yet
         init_default_scope(cfg.get("default_scope", "mmdet"))
         self.model = init_track_model(cfg, checkpoint, device=device)
-        self.pipeline = build_test_pipeline(self.model.cfg)
+        self.pipeline = frame_test_pipeline(self.model.cfg)
         self.min_iou = min_iou
         self.max_candidates = max_candidates
 

@@ -11,6 +11,7 @@ from mmdistillmot.datasets.transforms.load_teacher_embeddings import (
 )
 from mmdistillmot.datasets.transforms.loading import LoadImageFromFile
 from mmdistillmot.datasets.transforms.pseudo_clip_from_image import PseudoClipFromImage
+from mmdistillmot.datasets.transforms.resize_keep_original import ResizeKeepOriginal
 
 __all__ = [
     "FairMOTHSVAugment",
@@ -23,4 +24,5 @@ __all__ = [
     "MOTRClipSample",
     "PseudoClipFromImage",
     "RealESRGANDegradation",
+    "ResizeKeepOriginal",
 ]

@@ -15,8 +15,10 @@ Both train like mmdet's ByteTrack: ``loss`` is the detector's loss on detection 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from mmdet.models.mot import BaseMOTModel
 from mmdet.registry import MODELS
@@ -109,8 +111,12 @@ class TDT(BaseMOTModel):
 class TwoStageTracker(BaseMOTModel):
     """Two-stage tracker: detector, then a Re-ID network on crops, then JDETracker.
 
-    The Re-ID network crops the detections from the frame the detector saw (the raw pixels
-    recovered from the preprocessed input), so both stages see the same image.
+    The Re-ID network crops the detections from the *original* frame, as TDT's two-stage
+    baseline does and as the teacher stores were extracted: the test pipeline keeps it with
+    ``ResizeKeepOriginal`` and ``PackTrackInputs(meta_keys=('ori_img',))``, and the boxes are
+    mapped back to original pixels (``1 / scale_factor``) before cropping. A pipeline without
+    ``ori_img`` gets crops of the resized frame the detector saw (the raw pixels recovered
+    from the preprocessed input), with a warning, once.
 
     Args:
         detector: Config of an mmdet detector.
@@ -189,22 +195,74 @@ class TwoStageTracker(BaseMOTModel):
         """
         num_frames = _single_video(inputs, data_samples, type(self).__name__)
         video = data_samples[0]
-        reid_order: ChannelOrder = getattr(self.reid, "channel_order", "bgr")
         for frame_id in range(num_frames):
             frame_sample = video[frame_id]
             frame = inputs[:, frame_id].contiguous()
-            # boxes in input pixels first: the crops come from the frame the detector saw
-            (det_sample,) = self.detector.predict(frame, [frame_sample], rescale=False)
-            detections = self.tracked_detections(det_sample.pred_instances)
-            raw = recover_raw_frames(
-                frame, self.data_preprocessor, self.loaded_channel_order, reid_order
-            )
+            original = frame_sample.metainfo.get("ori_img")
+            if original is not None:
+                # detect in original pixels, crop the original frame
+                (det_sample,) = self.detector.predict(frame, [frame_sample], rescale=True)
+                detections = self.tracked_detections(det_sample.pred_instances)
+                raw = self.original_frame(original, frame.device)
+                del frame_sample.ori_img  # one frame per sample: not kept in the results
+            else:
+                self._warn_no_original_frame()
+                (det_sample,) = self.detector.predict(frame, [frame_sample], rescale=False)
+                detections = self.tracked_detections(det_sample.pred_instances)
+                raw = recover_raw_frames(
+                    frame, self.data_preprocessor, self.loaded_channel_order, self.reid_order
+                )
             with torch.no_grad():
                 (embeddings,) = self.reid(raw, [detections.bboxes])
             detections.embeddings = embeddings
-            if rescale and "scale_factor" in frame_sample.metainfo:
+            has_scale = "scale_factor" in frame_sample.metainfo
+            if original is not None and not rescale and has_scale:
+                detections.bboxes = scale_boxes(
+                    detections.bboxes, frame_sample.metainfo["scale_factor"]
+                )
+            elif original is None and rescale and has_scale:
                 inverse = [1.0 / s for s in frame_sample.metainfo["scale_factor"]]
                 detections.bboxes = scale_boxes(detections.bboxes, inverse)
             frame_sample.pred_instances = detections
             frame_sample.pred_track_instances = self.tracker.track(data_sample=frame_sample)
         return [video]
+
+    @property
+    def reid_order(self) -> ChannelOrder:
+        """Channel order the Re-ID network wants (``'bgr'`` unless it says otherwise)."""
+        order: ChannelOrder = getattr(self.reid, "channel_order", "bgr")
+        return order
+
+    def original_frame(self, image: Any, device: torch.device) -> Tensor:
+        """The original frame as the Re-ID network takes it.
+
+        Args:
+            image: ``ori_img`` from the pipeline, ``[H0, W0, 3]`` (numpy or tensor) in
+                ``loaded_channel_order`` on the 0-255 scale.
+            device: Where the network runs.
+
+        Returns:
+            ``[1, 3, H0, W0]`` float32 frames on the 0-255 scale in :attr:`reid_order`.
+        """
+        frame = torch.as_tensor(np.ascontiguousarray(image), device=device)
+        if frame.dim() != 3 or frame.shape[-1] != 3:
+            raise ValueError(
+                f"{type(self).__name__}: ori_img must be an [H, W, 3] colour frame, got shape "
+                f"{tuple(frame.shape)}"
+            )
+        frame = frame.permute(2, 0, 1).unsqueeze(0).float()
+        if self.loaded_channel_order != self.reid_order:
+            frame = frame.flip(1)
+        return frame
+
+    def _warn_no_original_frame(self) -> None:
+        if getattr(self, "_warned_no_original", False):
+            return
+        self._warned_no_original = True
+        warnings.warn(
+            f"{type(self).__name__}: the test pipeline does not keep the original frame "
+            "('ori_img'), so the Re-ID network crops the resized frame the detector saw. TDT's "
+            "two-stage baseline crops the original: use ResizeKeepOriginal instead of Resize "
+            "and PackTrackInputs(meta_keys=('ori_img',)).",
+            stacklevel=2,
+        )

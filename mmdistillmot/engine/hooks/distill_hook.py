@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from mmdet.registry import HOOKS
-from mmengine.hooks import EMAHook, Hook
+from mmengine.hooks import EMAHook, Hook, LoggerHook
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 
@@ -54,12 +54,16 @@ class DistillHook(Hook):
             student under its own key names (the connectors go to a separate entry used only
             to resume). Keep True; False exists to inspect full state dicts.
         log_similarity: Log the per-sample cosine similarity of each compared pair, the
-            unweighted distillation losses and alpha every iteration.
+            unweighted distillation losses and alpha, at the iterations the ``LoggerHook``
+            logs (its ``interval``, and an epoch's last iteration): the values of that
+            iteration. Reading them is a device-to-host sync, so it is not done every step.
     """
 
-    # After EMAHook (NORMAL) in before_save_checkpoint: EMA swaps its averaged weights into
-    # the full state dict first, then this hook strips it down to the student.
-    priority = "BELOW_NORMAL"
+    # 55: after EMAHook (NORMAL, 50) in before_save_checkpoint, so that EMA swaps its averaged
+    # weights into the full state dict first and this hook strips it down to the student; and
+    # before LoggerHook (BELOW_NORMAL, 60) in after_train_iter, so that the scalars written at a
+    # logging iteration are in that iteration's log line.
+    priority = 55
 
     def __init__(
         self,
@@ -192,7 +196,7 @@ class DistillHook(Hook):
         outputs: dict | None = None,
     ) -> None:
         """Log alpha, the teacher-student cosine similarity and the unweighted losses."""
-        if not self.log_similarity:
+        if not self.log_similarity or not self.is_logging_iter(runner, batch_idx):
             return
         model = self.distiller(runner)
         hub = runner.message_hub
@@ -201,6 +205,23 @@ class DistillHook(Hook):
             hub.update_scalar(f"train/distill_cos_sim_{name}", value)
         for name, value in model.last_distill_values.items():
             hub.update_scalar(f"train/distill_unweighted_{name}", value)
+
+    def is_logging_iter(self, runner: Any, batch_idx: int) -> bool:
+        """Whether mmengine's ``LoggerHook`` writes a training log line after this iteration.
+
+        Its rule: every ``interval`` inner iterations, and an epoch's last one. Without a
+        ``LoggerHook`` every iteration counts.
+        """
+        loggers = [hook for hook in getattr(runner, "hooks", ()) if isinstance(hook, LoggerHook)]
+        if not loggers:
+            return True
+        interval = int(loggers[0].interval)
+        if self.every_n_inner_iters(batch_idx, interval):
+            return True
+        try:
+            return self.end_of_epoch(runner.train_dataloader, batch_idx)
+        except TypeError:  # an infinite loader has no length: no epoch end
+            return False
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         """Keep the student only, under its own key names.

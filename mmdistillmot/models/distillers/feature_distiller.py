@@ -153,14 +153,39 @@ class FeatureDistiller(BaseModel):
         self.base_alpha = float(alpha)
         self.alpha = float(alpha)
         self.distill_enabled = True
-        #: Mean per-sample cosine similarity of each compared pair at the last training step.
-        self.last_similarity: dict[str, float] = {}
-        #: Unweighted value of each distillation loss at the last training step.
-        self.last_distill_values: dict[str, float] = {}
+        # Detached 0-d tensors of the last training step, turned into floats only when read
+        # (DistillHook reads them at the logger's interval): a float() per step would force a
+        # device-to-host sync per loss.
+        self._last_similarity: dict[str, torch.Tensor] = {}
+        self._last_distill_values: dict[str, torch.Tensor] = {}
         self.student_recorder = TapRecorder(self.student, student_taps, owner="student")
         self.teacher_recorder = TapRecorder(self.teacher, teacher_taps or {}, owner="teacher")
         self._check_references(student_taps, teacher_taps or {})
         self.register_load_state_dict_pre_hook(self._accept_student_layout)
+        self.register_load_state_dict_post_hook(self._teacher_keys_not_missing)
+        self._register_state_dict_hook(self._drop_teacher_state)
+        self._load_prefix = ""
+
+    @property
+    def last_similarity(self) -> dict[str, float]:
+        """Mean per-sample cosine similarity of each compared pair at the last training step.
+
+        Reading it synchronises with the device (one ``float`` per pair).
+        """
+        return {name: float(value) for name, value in self._last_similarity.items()}
+
+    @last_similarity.setter
+    def last_similarity(self, values: Mapping[str, float | torch.Tensor]) -> None:
+        self._last_similarity = {k: torch.as_tensor(v).detach() for k, v in values.items()}
+
+    @property
+    def last_distill_values(self) -> dict[str, float]:
+        """Unweighted value of each distillation loss at the last training step (a sync)."""
+        return {name: float(value) for name, value in self._last_distill_values.items()}
+
+    @last_distill_values.setter
+    def last_distill_values(self, values: Mapping[str, float | torch.Tensor]) -> None:
+        self._last_distill_values = {k: torch.as_tensor(v).detach() for k, v in values.items()}
 
     # ------------------------------------------------------------------ config parsing
     def _parse_loss_entry(
@@ -356,7 +381,7 @@ class FeatureDistiller(BaseModel):
             :attr:`last_similarity` and :attr:`last_distill_values`.
         """
         losses: dict[str, torch.Tensor] = {}
-        similarity: dict[str, float] = {}
+        similarity: dict[str, torch.Tensor] = {}
         for name, spec in self.specs.items():
             student = self.student_recorder.get(spec.student)
             teacher = self._teacher_tensor(name, spec, teacher_output, teacher_feats).detach()
@@ -374,9 +399,9 @@ class FeatureDistiller(BaseModel):
                         teacher.detach().flatten(1).float(),
                         dim=1,
                     )
-                similarity[name] = float(cos.mean())
-        self.last_similarity = similarity
-        self.last_distill_values = {k: float(v.detach()) for k, v in losses.items()}
+                similarity[name] = cos.mean()
+        self._last_similarity = similarity
+        self._last_distill_values = {k: v.detach() for k, v in losses.items()}
         return losses
 
     # ------------------------------------------------------------------ checkpoints
@@ -394,11 +419,14 @@ class FeatureDistiller(BaseModel):
         """Load pre-hook: accept student-only checkpoints and keep the config's teacher.
 
         A student-only checkpoint (what DistillHook writes, or a plain baseline checkpoint)
-        has the student's own key names; they get the ``student.`` prefix back. Teacher
-        entries always come from the live teacher (built from its config and weight file),
-        never from a checkpoint. Connector/loss tensors absent from the checkpoint (starting a
-        distillation from a baseline) keep their initial values.
+        has the student's own key names; they get the ``student.`` prefix back. The teacher is
+        never loaded from a checkpoint (it comes from its config and weight file): its entries
+        are dropped here and :meth:`_teacher_keys_not_missing` keeps the load from calling
+        them missing, so nothing is copied onto the live teacher. Connector/loss tensors
+        absent from the checkpoint (starting a distillation from a baseline) keep their
+        initial values.
         """
+        self._load_prefix = prefix
         own = [k for k in state_dict if k.startswith(prefix)]
         rests = [k[len(prefix) :] for k in own]
         if rests and not any(r.startswith((STUDENT_PREFIX, TEACHER_PREFIX)) for r in rests):
@@ -407,8 +435,6 @@ class FeatureDistiller(BaseModel):
                     state_dict[prefix + STUDENT_PREFIX + rest] = state_dict.pop(key)
         for key in [k for k in state_dict if k.startswith(prefix + TEACHER_PREFIX)]:
             del state_dict[key]
-        for key, value in self.teacher.state_dict().items():
-            state_dict[prefix + TEACHER_PREFIX + key] = value
         current = {
             k: v for k, v in self.state_dict().items() if k.startswith(DISTILL_MODULE_PREFIXES)
         }
@@ -420,3 +446,21 @@ class FeatureDistiller(BaseModel):
                 "FeatureDistiller: the checkpoint has no connector/loss tensors (a student "
                 "checkpoint); they keep their initial values."
             )
+
+    def _teacher_keys_not_missing(self, module: nn.Module, incompatible_keys: Any) -> None:
+        """Load post-hook: the teacher's keys, absent by design, are not missing keys."""
+        teacher_prefix = self._load_prefix + TEACHER_PREFIX
+        missing = incompatible_keys.missing_keys
+        missing[:] = [key for key in missing if not key.startswith(teacher_prefix)]
+
+    @staticmethod
+    def _drop_teacher_state(
+        module: nn.Module, state_dict: dict[str, torch.Tensor], prefix: str, local_metadata: Any
+    ) -> None:
+        """State-dict hook: the frozen teacher is not part of the distiller's state.
+
+        Checkpoints then never hold (nor copy to the CPU) the teacher's tensors; it is rebuilt
+        from its config and weight file.
+        """
+        for key in [k for k in state_dict if k.startswith(prefix + TEACHER_PREFIX)]:
+            del state_dict[key]

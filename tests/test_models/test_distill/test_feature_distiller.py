@@ -216,3 +216,54 @@ def test_random_teacher_refused_inside_distiller() -> None:
     model = MODELS.build(tiny_distiller_cfg(teacher=tiny_teacher_cfg(allow_random_init=False)))
     with pytest.raises(TeacherNotReadyError, match="has no weights"):
         model(**model.data_preprocessor(make_batch(), True), mode="loss")
+
+
+def test_training_step_reads_no_tensor_back_to_the_host(monkeypatch) -> None:
+    """The logging values stay tensors in the step (a float() per loss is a device sync).
+
+    With the fixed-loss student nothing else in the step converts a tensor to a number, so
+    ``Tensor.__float__`` / ``Tensor.item`` made to raise prove the distiller does not either;
+    reading ``last_similarity`` afterwards does (that is DistillHook's job, at log intervals).
+    """
+    model = _fixed_distiller(0.5, "CosineDistillLoss")
+    batch = model.data_preprocessor(make_batch(), True)
+
+    def refuse(*args: Any, **kwargs: Any) -> float:
+        raise AssertionError("a tensor was read back to the host during the step")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.Tensor, "__float__", refuse)
+        patch.setattr(torch.Tensor, "item", refuse)
+        model(**batch, mode="loss")
+    assert set(model.last_similarity) == {"feat"}
+    assert model.last_distill_values["feat"] == pytest.approx(
+        1.0 - model.last_similarity["feat"], abs=1e-5
+    )
+
+
+def test_the_teacher_is_not_in_the_state_and_not_loaded() -> None:
+    """Checkpoints hold no teacher tensor; loading never copies onto the live teacher.
+
+    mmengine's ``get_state_dict`` (what ``save_checkpoint`` writes) and torch's
+    ``state_dict`` both leave the teacher out; a strict load of that state works, and a state
+    that does carry (other) teacher tensors leaves the live teacher's untouched.
+    """
+    from mmengine.runner.checkpoint import get_state_dict, load_state_dict
+
+    model = MODELS.build(tiny_distiller_cfg())
+    teacher_keys = {f"teacher.{k}" for k in model.teacher.state_dict()}
+    assert teacher_keys
+    for state in (model.state_dict(), get_state_dict(model)):
+        assert not teacher_keys & set(state)
+        assert any(k.startswith("student.") for k in state)
+    other = MODELS.build(tiny_distiller_cfg())
+    live = copy.deepcopy(other.teacher.state_dict())
+    other.load_state_dict(model.state_dict(), strict=True)
+    load_state_dict(other, get_state_dict(model), strict=True)
+    foreign = dict(model.state_dict())
+    foreign.update({f"teacher.{k}": torch.full_like(v, 7) for k, v in live.items()})
+    other.load_state_dict(foreign, strict=True)
+    for key, value in live.items():
+        assert torch.equal(other.teacher.state_dict()[key], value)
+    for key, value in model.student.state_dict().items():
+        assert torch.equal(other.student.state_dict()[key], value)

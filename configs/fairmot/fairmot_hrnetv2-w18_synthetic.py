@@ -47,6 +47,9 @@ train_pipeline = [
         ],
     ),
     dict(type="PackTrackInputs", meta_keys=("letterbox_offset",)),
+    # CenterNet targets (heatmap, ltrb, offset, centre index, identity) in the workers, on
+    # the grid of the input padded as the data preprocessor pads it (FairMOTHead checks)
+    dict(type="BuildFairMOTTargets", pad_size_divisor=32),
 ]
 test_pipeline = [
     dict(

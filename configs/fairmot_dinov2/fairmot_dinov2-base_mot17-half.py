@@ -15,33 +15,11 @@
 #   (N = nID of annotations/half-train_cocoformat.json, as for the FairMOT baseline.)
 # Deploy: python tools/distill/export_student.py work_dirs/.../epoch_20.pth student.pth, then
 #   tools/test.py configs/fairmot/fairmot_hrnetv2-w18_mot17-half.py student.pth
-_base_ = ['../fairmot/fairmot_hrnetv2-w18_mot17-half.py']
+_base_ = ['../fairmot/fairmot_hrnetv2-w18_mot17-half.py', './_base_/dinov2-base_cosine_distiller.py']
 
-model = dict(
-    _delete_=True,
-    type='FeatureDistiller',
-    student={{_base_.model}},
-    teacher=dict(
-        type='DINOv2Teacher',
-        arch='base',
-        weights='checkpoints/dinov2/dinov2_vitb14_pretrain.pth',
-        # the student's preprocessor turns the loaded BGR frames to RGB; handing the teacher
-        # RGB avoids a second flip
-        channel_order='rgb',
-        precision='auto'),  # bf16 (or fp16) on a GPU, fp32 on CPU
-    # the 270-channel stride-4 map the FairMOT heads see: the output of HRNetUpsampleConcat
-    student_taps=dict(fused_map='neck'),
-    connectors=dict(
-        to_teacher=dict(type='Conv1x1Connector', in_channels=270, out_channels=768)),
-    distill_losses=dict(
-        dinov2=dict(
-            loss=dict(type='CosineDistillLoss', loss_weight=1.0),
-            student='fused_map',
-            student_connector='to_teacher')),
-    # total = (1 - alpha) * FairMOT loss + alpha * distillation loss
-    alpha=0.5)
+# the student is the plain FairMOT config, unchanged; the distiller block is shared
+model = dict(_delete_=True, student=_base_.model, **_base_.dinov2_base_distiller)
 
-# frozen eval teacher, student-only checkpoints, alpha / similarity logging
 custom_hooks = [dict(type='DistillHook')]
 
 # The authors' run: 20 epochs, batch 4, lr 1e-4. FairMOT's lr step (epoch 20) never fires

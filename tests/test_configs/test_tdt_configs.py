@@ -25,6 +25,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
 import mmdistillmot  # noqa: F401  (registers everything)
+from mmdistillmot.apis.teacher_extraction import extract
 from mmdistillmot.models.teachers.osnet_teacher import OSNetTeacher
 from mmdistillmot.models.teachers.torchreid_teacher import TorchreidTeacher
 from mmdistillmot.utils import check_config_types
@@ -87,7 +88,6 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     val_ann = out / "val_one_frame.json"
     val_ann.write_text(json.dumps(one_frame))
 
-    tool = _load_tool("tools/distill/extract_teacher_embeddings.py", "extract_teacher_embeddings")
     teachers = {
         ("OSNetTeacher", "osnet_ain_x1_0"): lambda: OSNetTeacher(
             arch="osnet_ain_x1_0", allow_random_init=True, crop_size=TINY_CROP, precision="fp32"
@@ -104,7 +104,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict:
         torch.manual_seed(0)
         store = out / f"store_{arch}"
         # all images in one teacher call: one set of CPU kernels to prepare
-        tool.extract(build(), str(train_ann), str(root), str(store), batch_size=16)
+        extract(build(), str(train_ann), str(root), str(store), batch_size=16)
         stores[(name, arch)] = str(store)
     return dict(
         root=str(root) + "/",

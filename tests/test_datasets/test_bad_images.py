@@ -10,9 +10,8 @@ with an error naming the bad file and leave the source files as they were.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
+import runpy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from mmengine.registry import DefaultScope
 from torch.utils.data import DataLoader
 
 import mmdistillmot  # noqa: F401  (registers the checked LoadImageFromFile)
+from mmdistillmot.apis.teacher_extraction import ExtractionError, read_frame
 from mmdistillmot.apis.video_tracking import FrameSource
 from mmdistillmot.datasets.image_io import ImageReadError, check_image_bytes, decode_image
 from mmdistillmot.datasets.lq_builder import BuildConfig, LQBuildError, build_lq_dataset
@@ -174,19 +174,10 @@ def test_frame_source_of_track_video_names_the_bad_frame(tmp_path: Path, damage:
     assert tree(frames) == before
 
 
-def _load_extract_tool():  # noqa: ANN202  (the tool's module)
-    spec = importlib.util.spec_from_file_location("extract_teacher_embeddings_bad", EXTRACT_TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look the module up while defined
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_teacher_extraction_names_the_bad_image(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     from mmdistillmot.models.teachers.osnet_teacher import OSNetTeacher
 
-    tool = _load_extract_tool()
+    main = runpy.run_path(str(EXTRACT_TOOL), run_name="extract_teacher_embeddings")["main"]
     img_root = tmp_path / "img"
     img_root.mkdir()
     images, annotations = [], []
@@ -213,7 +204,7 @@ def test_teacher_extraction_names_the_bad_image(tmp_path: Path, capsys) -> None:
     before = tree(img_root)
     out_dir = tmp_path / "store"
     args = [str(config), str(ann_file), str(img_root), str(out_dir), "--threads", "1"]
-    assert tool.main([*args, "--batch-size", "1", "--chunk-size", "1"]) == 1
+    assert main([*args, "--batch-size", "1", "--chunk-size", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"cannot read image '{img_root / '000002.png'}'" in err[0], err
     assert tree(img_root) == before
@@ -221,8 +212,8 @@ def test_teacher_extraction_names_the_bad_image(tmp_path: Path, capsys) -> None:
     for damage, make in DAMAGES.items():
         bad = tmp_path / f"{damage}.png"
         bad.write_bytes(make(ENCODINGS["png"]))
-        with pytest.raises(tool.ExtractionError, match=f"cannot read image '{bad}'"):
-            tool.read_frame(str(bad), "bgr")
+        with pytest.raises(ExtractionError, match=f"cannot read image '{bad}'"):
+            read_frame(str(bad), "bgr")
 
 
 def _write_sequence(root: Path, name: str, frames: int = 3) -> Path:

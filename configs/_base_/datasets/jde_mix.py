@@ -23,6 +23,9 @@ mix_train_pipeline = [
     # PackTrackInputs packs lists of frames: one image becomes a one-frame clip.
     dict(type="WrapFieldsToLists"),
     dict(type="PackTrackInputs", meta_keys=("letterbox_offset",)),
+    # CenterNet targets (heatmap, ltrb, offset, centre index, identity) in the workers, on
+    # the grid of the input padded as the data preprocessor pads it (FairMOTHead checks)
+    dict(type="BuildFairMOTTargets", pad_size_divisor=32),
 ]
 train_dataloader = dict(
     _delete_=True,

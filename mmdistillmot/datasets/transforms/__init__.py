@@ -3,6 +3,7 @@
 from mmdistillmot.datasets.transforms.clip_frame_sample import MOTRClipSample
 from mmdistillmot.datasets.transforms.degradation import RealESRGANDegradation
 from mmdistillmot.datasets.transforms.fairmot_augment import FairMOTHSVAugment, FairMOTRandomAffine
+from mmdistillmot.datasets.transforms.fairmot_targets import BuildFairMOTTargets
 from mmdistillmot.datasets.transforms.letterbox import Letterbox
 from mmdistillmot.datasets.transforms.load_proposals import LoadDetDBProposals
 from mmdistillmot.datasets.transforms.load_teacher_embeddings import (
@@ -14,6 +15,7 @@ from mmdistillmot.datasets.transforms.pseudo_clip_from_image import PseudoClipFr
 from mmdistillmot.datasets.transforms.resize_keep_original import ResizeKeepOriginal
 
 __all__ = [
+    "BuildFairMOTTargets",
     "FairMOTHSVAugment",
     "FairMOTRandomAffine",
     "KeepTeacherEmbedsAligned",

@@ -92,11 +92,9 @@ class LoadTeacherEmbeddings(BaseTransform):
     """Attach each ground-truth box's stored teacher embedding.
 
     Must come after ``LoadAnnotations`` and before any geometric transform: a box is found in
-    the store by its annotation id when the dataset keeps one per instance (``ann_id``), else by
-    its exact original coordinates within its image.
+    the store by its exact original coordinates within its image.
 
-    Required keys: ``img_id``, ``gt_bboxes``. Optional: ``gt_ignore_flags``,
-    ``instances[i]['ann_id']``.
+    Required keys: ``img_id``, ``gt_bboxes``. Optional: ``gt_ignore_flags``.
 
     Added keys: ``gt_teacher_embeds`` (float32 ``[N, D]``), ``gt_has_teacher_embed``
     (bool ``[N]``).
@@ -149,23 +147,12 @@ class LoadTeacherEmbeddings(BaseTransform):
         self.box_atol = box_atol
 
     def _rows(self, results: dict) -> np.ndarray:
-        """Store rows of the sample's boxes (-1 where the store has none)."""
+        """Store rows of the sample's boxes (-1 where the store has none).
+
+        By exact original coordinates within the image: mmdet's ``CocoDataset`` keeps no
+        annotation id per instance, so the box is the key (the store keeps the ids for tools).
+        """
         boxes = _as_numpy_boxes(results["gt_bboxes"])
-        instances = results.get("instances") or []
-        if len(instances) == len(boxes) and all("ann_id" in inst for inst in instances):
-            rows = self.store.rows_of_ann_ids(np.array([i["ann_id"] for i in instances]))
-            found = rows >= 0
-            stored = self.store.boxes[rows[found]]
-            moved = np.abs(stored - boxes[found]).max(-1) > self.box_atol if found.any() else []
-            if np.any(moved):
-                i = int(np.flatnonzero(found)[np.flatnonzero(moved)[0]])
-                raise StaleTeacherStoreError(
-                    f"teacher embedding store '{self.store_dir}' is stale: annotation "
-                    f"{instances[i]['ann_id']} of image {results.get('img_path')} has box "
-                    f"{boxes[i].tolist()} but the store has {self.store.boxes[rows[i]].tolist()}. "
-                    "Re-run tools/distill/extract_teacher_embeddings.py."
-                )
-            return rows
         return self.store.match_boxes(int(results["img_id"]), boxes, atol=self.box_atol)
 
     def transform(self, results: dict) -> dict:

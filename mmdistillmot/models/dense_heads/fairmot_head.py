@@ -7,15 +7,19 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
+from mmdet.structures import SampleList
 from mmdet.structures.bbox import BaseBoxes
 from mmdet.utils import InstanceList, OptInstanceList
-from mmengine.structures import InstanceData
+from mmengine.structures import BaseDataElement, InstanceData
 from torch import Tensor, nn
 
 from mmdistillmot.models.dense_heads.centernet_targets import (
+    CenterNetImageTargets,
     CenterNetTargets,
     build_centernet_targets,
+    collate_centernet_targets,
 )
 from mmdistillmot.models.dense_heads.fairmot_losses import (
     centernet_focal_loss,
@@ -41,7 +45,9 @@ def _branch(in_channels: int, feat_channels: int, out_channels: int) -> nn.Seque
 class FairMOTHead(BaseDenseHead):
     """Heads ``hm`` / ``wh`` (ltrb) / ``reg`` (offset) / ``id`` on a stride-4 feature map.
 
-    Training (:meth:`loss_by_feat`): CenterNet targets (:mod:`.centernet_targets`), focal loss on
+    Training (:meth:`loss_by_feat`): CenterNet targets (:mod:`.centernet_targets`; those the
+    pipeline's ``BuildFairMOTTargets`` put in the data samples when present, else built here
+    from ``gt_instances``, with identical values), focal loss on
     the heatmap, L1 on ltrb and offset read at the object centres, cross entropy of the
     identity classifier on the scaled, normalised embedding at the centres, and FairMOT's
     uncertainty weighting with the learnable ``s_det`` and ``s_id`` (parameters of this head,
@@ -202,6 +208,98 @@ class FairMOTHead(BaseDenseHead):
             max_objects=self.max_objects,
         )
 
+    def prebuilt_targets(
+        self,
+        batch_targets: Sequence[BaseDataElement],
+        feat_shape: tuple[int, int],
+        device: torch.device,
+    ) -> CenterNetTargets:
+        """Batch the targets ``BuildFairMOTTargets`` built in the pipeline.
+
+        Args:
+            batch_targets (Sequence[BaseDataElement]): Per image the data sample's
+                ``centernet_targets`` (``heatmap [num_classes, H, W]``, ``indices [n]``,
+                ``mask [n]``, ``ltrb [n, 4]``, ``offset [n, 2]``, ``identities [n]``; the
+                settings as metainfo).
+            feat_shape (tuple[int, int]): ``(H, W)`` of the output maps.
+            device (torch.device): Where the batch goes.
+
+        Returns:
+            CenterNetTargets: The targets, as :meth:`get_targets` would build them.
+
+        Raises:
+            ValueError: The targets were built with other settings than the head's, or for
+                another grid.
+        """
+        own = dict(
+            stride=self.stride,
+            num_classes=self.num_classes,
+            min_overlap=float(self.min_overlap),
+            max_objects=self.max_objects,
+        )
+        images = []
+        for b, element in enumerate(batch_targets):
+            settings = {key: element.metainfo.get(key) for key in own}
+            if settings != own:
+                raise ValueError(
+                    f"FairMOTHead: the pipeline's BuildFairMOTTargets used {settings} but the "
+                    f"head has {own}; give the transform the head's settings"
+                )
+            expected = (self.num_classes, *feat_shape)
+            if tuple(element.heatmap.shape) != expected:
+                raise ValueError(
+                    f"FairMOTHead: image {b}'s pipeline targets are for a heatmap of shape "
+                    f"{tuple(element.heatmap.shape)}, the head outputs {expected}; set "
+                    "BuildFairMOTTargets' pad_size_divisor to the data preprocessor's (and give "
+                    "every image of a batch the same size, e.g. with Letterbox)"
+                )
+            images.append(
+                CenterNetImageTargets(
+                    heatmap=element.heatmap.cpu().numpy(),
+                    indices=element.indices.cpu().numpy(),
+                    mask=element.mask.cpu().numpy(),
+                    ltrb=element.ltrb.cpu().numpy(),
+                    offset=element.offset.cpu().numpy(),
+                    identities=element.identities.cpu().numpy(),
+                )
+            )
+        return collate_centernet_targets(images, device)
+
+    def loss(self, x: Tensor, batch_data_samples: SampleList) -> dict[str, Tensor]:
+        """Forward and losses, with the pipeline's targets when every sample has them.
+
+        Args:
+            x (Tensor): ``[B, in_channels, H, W]`` feature map.
+            batch_data_samples (list[DetDataSample]): Per image ``gt_instances`` and
+                ``metainfo``, and ``centernet_targets`` when the pipeline has
+                ``BuildFairMOTTargets``.
+
+        Returns:
+            dict[str, Tensor]: See :meth:`loss_by_feat`.
+
+        Raises:
+            ValueError: Only some samples of the batch have pipeline targets.
+        """
+        heatmap, wh, offset, id_map = self(x)
+        gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(batch_data_samples)
+        prebuilt = [sample.get("centernet_targets") for sample in batch_data_samples]
+        present = [element is not None for element in prebuilt]
+        if any(present) and not all(present):
+            raise ValueError(
+                "FairMOTHead: only some samples of the batch have 'centernet_targets'; every "
+                "dataset of the batch needs BuildFairMOTTargets in its pipeline, or none"
+            )
+        return self.loss_by_feat(
+            heatmap,
+            wh,
+            offset,
+            id_map,
+            gt_instances,
+            img_metas,
+            gt_instances_ignore,
+            batch_centernet_targets=prebuilt if all(present) and prebuilt else None,
+        )
+
     def loss_by_feat(
         self,
         heatmap: Tensor,
@@ -211,6 +309,7 @@ class FairMOTHead(BaseDenseHead):
         batch_gt_instances: InstanceList,
         batch_img_metas: list[dict],
         batch_gt_instances_ignore: OptInstanceList = None,
+        batch_centernet_targets: Sequence[BaseDataElement] | None = None,
     ) -> dict[str, Tensor]:
         """Compute FairMOT's losses from the head outputs.
 
@@ -224,13 +323,17 @@ class FairMOTHead(BaseDenseHead):
             batch_img_metas (list[dict]): Meta information per image (unused).
             batch_gt_instances_ignore (list[InstanceData], optional): Unused (FairMOT has no
                 ignore regions).
+            batch_centernet_targets (Sequence[BaseDataElement], optional): Targets built by the
+                pipeline (:meth:`prebuilt_targets`); None builds them from
+                ``batch_gt_instances`` here.
 
         Returns:
             dict[str, Tensor]: See the class docstring.
 
         Raises:
             RuntimeError: When the head was built without ``num_identities``.
-            ValueError: When an identity number is ``>= num_identities``.
+            ValueError: When an identity number is ``>= num_identities``, or pipeline targets
+                do not fit the head.
         """
         if self.classifier is None or self.emb_scale is None:
             raise RuntimeError(
@@ -239,7 +342,11 @@ class FairMOTHead(BaseDenseHead):
                 "model.bbox_head.num_identities=N) to the identities of the training data: "
                 "'num_instances' of a mot2coco annotation file, or the nID JDEMixDataset logs"
             )
-        targets = self.get_targets(batch_gt_instances, (heatmap.shape[-2], heatmap.shape[-1]))
+        feat_shape = (heatmap.shape[-2], heatmap.shape[-1])
+        if batch_centernet_targets is not None:
+            targets = self.prebuilt_targets(batch_centernet_targets, feat_shape, heatmap.device)
+        else:
+            targets = self.get_targets(batch_gt_instances, feat_shape)
         max_id = int(targets.identities.max()) if targets.identities.numel() else -1
         if max_id >= self.classifier.out_features:
             raise ValueError(

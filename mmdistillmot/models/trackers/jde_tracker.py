@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmdet.models.trackers import BaseTracker
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmengine.logging import MMLogger
@@ -260,8 +259,14 @@ def _to_numpy(value: ArrayLike, dtype: type | None = np.float64) -> np.ndarray:
 
 
 @MODELS.register_module()
-class JDETracker(BaseTracker):
+class JDETracker:
     """FairMOT's JDE tracker: appearance + Kalman association in two stages.
+
+    Not an mmdet ``BaseTracker``: that base keeps tracks in a ``memo`` of per-id buffers
+    updated through ``update(ids=..., **items)``, while FairMOT's association needs per-track
+    Kalman states and a status life cycle (:class:`Tracklet`). Its contract with mmdet's MOT
+    models is :meth:`track` (``model``, ``img``, ``data_sample``) -> ``InstanceData``, plus
+    :meth:`reset`, as mmdet's trackers.
 
     Use :meth:`track` from an mmdet MOT model (detections and their embeddings in
     ``data_sample.pred_instances``), or :meth:`track_detections` directly with arrays, so that a
@@ -336,9 +341,8 @@ class JDETracker(BaseTracker):
         lost_track_buffer(frame_rate, track_buffer)  # check both before anything is built
         self.frame_rate = frame_rate
         self.track_buffer = track_buffer
-        # BaseTracker.__init__ calls reset(), which sets the buffer from ``frame_rate``
-        super().__init__(num_frames_retain=lost_track_buffer(frame_rate, track_buffer))
-        # mmdet 3.3's BaseTracker takes no ``motion``; build it like ByteTracker does.
+        self.reset()  # the buffer from ``frame_rate``
+        # built like mmdet's ByteTracker builds its motion model
         self.motion = TASK_UTILS.build(motion if motion is not None else dict(type="KalmanFilter"))
         self.obj_score_thr = obj_score_thr
         self.init_track_thr = obj_score_thr if init_track_thr is None else init_track_thr
@@ -376,7 +380,6 @@ class JDETracker(BaseTracker):
         """
         self.max_time_lost = lost_track_buffer(frame_rate, self.track_buffer)
         self.video_frame_rate = float(frame_rate)
-        self.num_frames_retain = self.max_time_lost
 
     def tracks_with_status(self, status: TrackStatus) -> list[Tracklet]:
         """Tracks in a given status, in creation order.

@@ -19,12 +19,13 @@ class TrackStatus(enum.Enum):
     """Life-cycle status of a track.
 
     ``TRACKED``: matched in the latest frame. ``LOST``: missed, still kept for re-identification
-    until the lost-track buffer expires. ``REMOVED``: dropped for good.
+    until the lost-track buffer expires. A removed track (buffer expired, an unconfirmed track
+    left unmatched, the younger of a duplicate pair) has no status: it leaves
+    ``JDETracker.tracks``.
     """
 
     TRACKED = "tracked"
     LOST = "lost"
-    REMOVED = "removed"
 
 
 def smooth_embedding(

@@ -126,3 +126,23 @@ def test_distilled_student_is_the_baseline_network() -> None:
     assert [(k, v.shape) for k, v in distiller.student.state_dict().items()] == [
         (k, v.shape) for k, v in plain.state_dict().items()
     ]
+
+
+def test_half_and_full_mot17_share_one_distiller_block() -> None:
+    """The MOT17 half and full configs wrap their FairMOT student in the same distiller.
+
+    The block lives once, in ``_base_/dinov2-base_cosine_distiller.py``; each config's model
+    is that block around its own FairMOT base's model, unchanged.
+    """
+    shared = Config.fromfile(
+        str(REPO_ROOT / "configs/fairmot_dinov2/_base_/dinov2-base_cosine_distiller.py")
+    ).dinov2_base_distiller.to_dict()
+    for name, fairmot in [
+        ("fairmot_dinov2-base_mot17-half.py", "fairmot_hrnetv2-w18_mot17-half.py"),
+        ("fairmot_dinov2-base_mot17.py", "fairmot_hrnetv2-w18_mot17.py"),
+    ]:
+        model = Config.fromfile(str(REPO_ROOT / "configs/fairmot_dinov2" / name)).model.to_dict()
+        student = model.pop("student")
+        assert model == shared, name
+        plain = Config.fromfile(str(REPO_ROOT / "configs/fairmot" / fairmot)).model.to_dict()
+        assert student == plain, name

@@ -12,6 +12,7 @@ from mmdet.utils import register_all_modules
 # __init__ files list them.
 import mmdistillmot.datasets.jde_mix_dataset  # noqa: F401
 import mmdistillmot.datasets.transforms.fairmot_augment  # noqa: F401
+import mmdistillmot.datasets.transforms.fairmot_targets  # noqa: F401
 import mmdistillmot.datasets.transforms.letterbox  # noqa: F401
 import mmdistillmot.models.dense_heads.fairmot_head  # noqa: F401
 import mmdistillmot.models.mot.fairmot  # noqa: F401

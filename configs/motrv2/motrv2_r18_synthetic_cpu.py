@@ -63,9 +63,14 @@ val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 max_iters = 300
-train_cfg = dict(_delete_=True, type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(
+    _delete_=True, type="IterBasedTrainLoop", max_iters=max_iters, val_interval=max_iters
+)
 param_scheduler = [
     dict(type="MultiStepLR", begin=0, end=max_iters, by_epoch=False, milestones=[240], gamma=0.1)
 ]
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters), logger=dict(interval=10))
 log_processor = dict(by_epoch=False, window_size=10)
+
+# From scratch, as its base (the synthetic MOTRv2 does not start from COCO Deformable DETR).
+load_from = None

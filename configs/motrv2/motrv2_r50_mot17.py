@@ -37,3 +37,14 @@ default_hooks = dict(visualization=dict(type="TrackVisualizationHook", draw=Fals
 visualizer = dict(
     type="TrackLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")], name="visualizer"
 )
+
+# MOTRv2 starts from the COCO Deformable DETR with iterative box refinement (its --pretrained
+# r50_deformable_detr_plus_iterative_bbox_refinement-checkpoint.pth): ResNet-50, input
+# projections, level embedding, the 6 + 6 transformer layers and the per-layer class (person
+# row) and box heads; the rest (queries, proposal embedding, QIM) starts at its init. Convert
+# that file once into this model's layout:
+#   python tools/model_converters/deformable_detr_to_motrv2.py \
+#       r50_deformable_detr_plus_iterative_bbox_refinement-checkpoint.pth \
+#       checkpoints/pretrained/motrv2_r50_deformable_detr_coco.pth
+# Training stops at its start ("... can not be found", mmengine's loader) when it is absent.
+load_from = "checkpoints/pretrained/motrv2_r50_deformable_detr_coco.pth"

@@ -1,6 +1,8 @@
-# YOLOX-X proposals for DanceTrack: the MOT17 detector recipe on DanceTrack train / val.
+# YOLOX-X proposals for DanceTrack: the MOT17 detector recipe (80 epochs) on DanceTrack
+# train / val.
 #   python tools/dataset_converters/make_det_db.py detector \
-#       configs/motrv2/yolox_x_proposals_dancetrack.py CKPT \
+#       configs/motrv2/yolox_x_proposals_dancetrack.py \
+#       work_dirs/yolox_x_proposals_dancetrack/epoch_80.pth \
 #       data/dancetrack/annotations/train_cocoformat.json data/dancetrack \
 #       data/dancetrack/det_db_yolox.json
 # (run once per split, or over a CocoVID file that lists train, val and test frames with

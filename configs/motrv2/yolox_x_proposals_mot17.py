@@ -1,6 +1,8 @@
 # YOLOX-X pedestrian detector that makes MOTRv2's proposals for MOT17 (one class, 1440x800
 # input, NMS IoU 0.7 as in ByteTrack's MOT17 detector). Train it like mmdet's YOLOX (Mosaic,
-# MixUp, HSV, flip) on the MOT17 half-train frames, then run it over every frame:
+# MixUp, HSV, flip) on the MOT17 half-train frames with ByteTrack's MOT17 schedule (80 epochs:
+# 1 warm-up epoch, the last 10 without Mosaic / MixUp; mmdet's COCO recipe is 300 / 5 / 15),
+# then run it over every frame:
 #   python tools/dataset_converters/make_det_db.py detector \
 #       configs/motrv2/yolox_x_proposals_mot17.py work_dirs/yolox_x_proposals_mot17/epoch_80.pth \
 #       data/MOT17/annotations/train_cocoformat.json data/MOT17/train data/MOT17/det_db_yolox.json
@@ -88,3 +90,49 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + "annotations/half-val_cocoformat.json")
 test_evaluator = val_evaluator
+
+# Schedule (a child config changing the epochs writes all of this again: a base's variables are
+# not re-evaluated in its children).
+max_epochs = 80
+num_last_epochs = 10  # without Mosaic / MixUp (YOLOXModeSwitchHook)
+warmup_epochs = 1
+interval = 10  # validation and checkpoints; divides max_epochs, so epoch_80.pth is written
+base_lr = 0.01
+train_cfg = dict(max_epochs=max_epochs, val_interval=interval)
+param_scheduler = [
+    dict(
+        type="mmdet.QuadraticWarmupLR",
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type="CosineAnnealingLR",
+        eta_min=base_lr * 0.05,
+        begin=warmup_epochs,
+        T_max=max_epochs - num_last_epochs,
+        end=max_epochs - num_last_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True,
+    ),
+    dict(
+        type="ConstantLR",
+        by_epoch=True,
+        factor=1,
+        begin=max_epochs - num_last_epochs,
+        end=max_epochs,
+    ),
+]
+default_hooks = dict(checkpoint=dict(interval=interval, max_keep_ckpts=3))
+custom_hooks = [
+    dict(type="YOLOXModeSwitchHook", num_last_epochs=num_last_epochs, priority=48),
+    dict(type="SyncNormHook", priority=48),
+    dict(
+        type="EMAHook",
+        ema_type="ExpMomentumEMA",
+        momentum=0.0001,
+        update_buffers=True,
+        priority=49,
+    ),
+]

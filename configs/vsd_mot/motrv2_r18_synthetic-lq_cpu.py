@@ -72,3 +72,6 @@ param_scheduler = [
 default_hooks = dict(checkpoint=dict(by_epoch=False, interval=max_iters), logger=dict(interval=5))
 log_processor = dict(by_epoch=False, window_size=5)
 randomness = dict(seed=0)
+
+# From scratch, as its base (the synthetic MOTRv2 does not start from COCO Deformable DETR).
+load_from = None

@@ -49,3 +49,6 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
+
+# From scratch, as its base (the synthetic MOTRv2 does not start from COCO Deformable DETR).
+load_from = None

@@ -1,4 +1,4 @@
-# VSD-MOT (the full method: CLIP RN50 teacher, DCSD, DSWR; alpha 0.5) on the LQDanceTrack /
+# VSD-MOT (the full method: CLIP RN50 teacher, DCSD, DSWR; alpha 0.4) on the LQDanceTrack /
 # DanceTrack 2:1 mix jointly with CrowdHuman train + val, as the VSD-MOT paper trains it
 # (section IV-C: "when training on the LQDanceTrack-DanceTrack mixed set, joint training was
 # performed using both the train and validation sets of CrowdHuman"). CrowdHuman images become

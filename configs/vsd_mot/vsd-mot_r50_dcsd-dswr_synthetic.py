@@ -1,4 +1,4 @@
-# VSD-MOT (student + DCSD + DSWR, alpha 0.5) on the embedded synthetic MOT dataset, small
+# VSD-MOT (student + DCSD + DSWR, alpha 0.4) on the embedded synthetic MOT dataset, small
 # inputs, for a short CPU run beside ../motrv2/motrv2_r50_synthetic.py (the same MOTRv2).
 # Make the data and its proposals first (see that config). The CLIP teacher needs its weights
 # file; a smoke run without them (the distillation target is then meaningless) adds
@@ -14,3 +14,6 @@ model = dict(
     alpha=_base_.vsd_alpha,
     input_channel_order="bgr",
 )
+
+# From scratch, as its base (the synthetic MOTRv2 does not start from COCO Deformable DETR).
+load_from = None

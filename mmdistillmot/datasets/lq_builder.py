@@ -23,9 +23,16 @@ the third-last path part. Annotation files of the training split:
 * ``train_lq2-hq1``: the first ``round(2n/3)`` videos of a seeded permutation low-quality,
   the rest high-quality (every video once) - the paper's mix;
 * ``train_lq1-hq1``: the first ``round(n/2)`` low-quality, the rest high-quality;
-* ``train_lq``: every degraded training video (with the default ratio 2/3 this is the LQ
-  training set alone; ``--ratio 1`` degrades them all for an all-low row on the same videos);
+* ``train_lq``: every training video in low quality - the all-low-quality row of Table VI, on
+  the same videos (and as many frames) as ``train_hq``. It needs every video degraded
+  (``ratio=1``, ``--ratio 1``); a build with a smaller ratio does not write it (a list of only
+  the degraded two thirds would make the all-low row train on less data than the all-high
+  one). A finished 2/3 build extends in place to ratio 1: the permutation and every frame's
+  parameters do not depend on the ratio, so the degraded videos and the mixes stay
+  byte-identical and only the remaining videos are degraded;
 * ``train_hq``: every training video in high quality.
+
+The manifest records, for every list, its low- and high-quality videos and frame counts.
 
 The validation split writes ``val_lq`` and ``val_hq``. The low-quality sets are nested
 prefixes of one permutation, so the videos degraded for the 2:1 mix serve the 1:1 mix too.
@@ -511,7 +518,15 @@ def build_lq_dataset(
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text())
         changed = sorted(k for k in identity if old.get(k) != identity[k])
-        if changed:
+        if changed and _extends(old, identity):
+            logger.info(
+                "extending %s from ratio %s to %s: %d more videos to degrade",
+                dst,
+                old["config"]["ratio"],
+                config.ratio,
+                len(set(degraded) - set(old["degraded"])),
+            )
+        elif changed:
             raise LQBuildError(
                 f"{dst} was built with a different configuration ({', '.join(changed)} "
                 f"differ, see {manifest_path}); use a new destination or delete it"
@@ -584,6 +599,22 @@ def build_lq_dataset(
     return manifest
 
 
+def _extends(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``new`` only raises the ratio of the build recorded as ``old``.
+
+    Everything but the ratio (hence the list of degraded videos) must be unchanged, and the new
+    degraded videos must include the old ones (they do: both are prefixes of one permutation).
+    """
+    changed = {k for k in new if old.get(k) != new[k]}
+    if not changed <= {"config", "degraded"}:
+        return False
+    old_config, new_config = dict(old.get("config", {})), dict(new["config"])
+    if old_config.pop("ratio", None) is None or old["config"]["ratio"] >= new_config["ratio"]:
+        return False
+    new_config.pop("ratio")
+    return old_config == new_config and set(old.get("degraded", [])) <= set(new["degraded"])
+
+
 def _write_annotation_lists(
     dst: Path,
     sources: list[Path],
@@ -592,28 +623,35 @@ def _write_annotation_lists(
     permutation: list[str],
     degraded: list[str],
 ) -> dict[str, Any]:
-    """Writes the split's CocoVID files; returns ``{name: {'lq': [...], 'hq': [...]}}``."""
+    """Writes the split's CocoVID files; returns ``{name: {'lq': [...], 'hq': [...], ...}}``.
+
+    Every entry also records ``frames``: ``{'lq': N, 'hq': M}``, the frame counts of its low-
+    and high-quality videos.
+    """
     n = len(permutation)
-    mixes: dict[str, list[str]] = {"lq": sorted(degraded), "hq": []}
+    mixes: dict[str, list[str]] = {"hq": []}
+    if len(degraded) == n:  # every video degraded: the all-low-quality set
+        mixes["lq"] = list(permutation)
+    else:
+        _drop_list(dst, sources, split, "lq", f"it needs all {n} videos degraded (ratio 1)")
     if split == "train":
         for name, fraction in TRAIN_MIXES.items():
             count = _count(n, fraction)
             if count > len(degraded):
-                logger.warning(
-                    "not writing %s_%s: it needs %d degraded videos, this build has %d",
+                _drop_list(
+                    dst,
+                    sources,
                     split,
                     name,
-                    count,
-                    len(degraded),
+                    f"it needs {count} degraded videos, not {len(degraded)}",
                 )
                 continue
             mixes[name] = permutation[:count]
+    lengths = {seq.name: seq.length for seq in chosen}
     lists: dict[str, Any] = {}
-    for name, low in mixes.items():
-        if name == "lq":  # the LQ set alone: only the degraded videos
-            pairs = [(seq.name, "lq") for seq in chosen if seq.name in set(low)]
-        else:
-            pairs = [(seq.name, "lq" if seq.name in set(low) else "hq") for seq in chosen]
+    for name in sorted(mixes, key=lambda m: (m in ("lq", "hq"), m)):
+        low = set(mixes[name])
+        pairs = [(seq.name, "lq" if seq.name in low else "hq") for seq in chosen]
         entries = [(dst / q / split / n, f"{q}/{split}/{n}") for n, q in pairs]
         path = dst / "annotations" / f"{split}_{name}_cocoformat.json"
         _atomic_write_json(
@@ -621,9 +659,21 @@ def _write_annotation_lists(
             sequences_to_cocovid(entries, categories="all"),
             compact=True,
         )
+        lq = [n for n, q in pairs if q == "lq"]
+        hq = [n for n, q in pairs if q == "hq"]
         lists[f"{split}_{name}"] = {
             "file": path.relative_to(dst).as_posix(),
-            "lq": [n for n, q in pairs if q == "lq"],
-            "hq": [n for n, q in pairs if q == "hq"],
+            "lq": lq,
+            "hq": hq,
+            "frames": {"lq": sum(lengths[s] for s in lq), "hq": sum(lengths[s] for s in hq)},
         }
     return lists
+
+
+def _drop_list(dst: Path, sources: list[Path], split: str, name: str, reason: str) -> None:
+    """Does not write the list ``split_name``, and removes it if an earlier build wrote it."""
+    path = dst / "annotations" / f"{split}_{name}_cocoformat.json"
+    logger.warning("not writing %s_%s: %s", split, name, reason)
+    if path.is_file():
+        _guard(path, dst, sources).unlink()
+        logger.warning("removed %s, written by an earlier build", path)

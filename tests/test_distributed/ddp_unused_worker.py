@@ -32,10 +32,10 @@ def distillation_stopped() -> tuple[torch.nn.Module, LossFn]:
 
 
 def motrv2() -> tuple[torch.nn.Module, LossFn]:
-    """Tiny MOTRv2 on a 3-frame clip."""
+    """Tiny MOTRv2 on a 3-frame clip whose people appear in its last frame (QIM unused)."""
     model, _ = usage.case_motrv2()
     helpers = usage._motrv2_helpers()
-    inputs, samples = helpers.make_clip(num_frames=3)
+    inputs, samples = usage.motrv2_clip_entering_a_scene(helpers)
     data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), True)
     return model, lambda wrapped: wrapped(**data, mode="loss")
 

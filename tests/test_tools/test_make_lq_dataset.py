@@ -121,11 +121,15 @@ def test_train_split_degrades_a_seeded_two_thirds_and_never_touches_the_source(s
 
 
 def test_mixed_annotation_lists_cover_every_video_once(source, tmp_path):
-    manifest = build_lq_dataset([source], tmp_path / "out", BuildConfig(seed=1))
+    manifest = build_lq_dataset([source], tmp_path / "out", BuildConfig(seed=1, ratio=1.0))
     lists = manifest["lists"]
-    expected = {"train_lq2-hq1": (4, 2), "train_lq1-hq1": (3, 3), "train_lq": (4, 0)}
+    expected = {"train_lq2-hq1": (4, 2), "train_lq1-hq1": (3, 3), "train_lq": (6, 0)}
     expected["train_hq"] = (0, 6)
     assert {k: (len(v["lq"]), len(v["hq"])) for k, v in lists.items()} == expected
+    # frame counts in the manifest: 3 frames per video
+    assert {k: v["frames"] for k, v in lists.items()} == {
+        k: {"lq": 3 * lq, "hq": 3 * hq} for k, (lq, hq) in expected.items()
+    }
     # The low-quality videos of the mixes are prefixes of one permutation, so they nest.
     assert set(lists["train_lq1-hq1"]["lq"]) <= set(lists["train_lq2-hq1"]["lq"])
     for entry in lists.values():
@@ -141,6 +145,49 @@ def test_mixed_annotation_lists_cover_every_video_once(source, tmp_path):
             assert path.is_file()
             quality, split, seq = image["file_name"].split("/")[:3]
             assert split == "train" and (seq in entry[quality])
+
+
+def test_all_low_quality_set_holds_every_video_like_the_all_high_one(source, tmp_path, caplog):
+    """Table VI: the all-LQ row trains on as many videos and frames as the all-HQ row."""
+    for length, name in zip((3, 5), ("dance0100", "dance0101")):  # unequal lengths
+        write_sequence(source, name, frames=length, seed=7)
+    partial = build_lq_dataset([source], tmp_path / "out", BuildConfig(seed=1))
+    assert len(partial["degraded"]) == 5  # round(8 * 2 / 3)
+    # a two-thirds build cannot give the all-low set: it does not write one
+    assert "train_lq" not in partial["lists"] and "not writing train_lq" in caplog.text
+    assert not (tmp_path / "out" / "annotations" / "train_lq_cocoformat.json").exists()
+    mix = (tmp_path / "out" / "annotations" / "train_lq2-hq1_cocoformat.json").read_bytes()
+    frames_before = tree_digest(tmp_path / "out" / "lq")
+
+    # --ratio 1 on the same destination extends it: only the rest is degraded
+    full = build_lq_dataset([source], tmp_path / "out", BuildConfig(seed=1, ratio=1.0))
+    lists = full["lists"]
+    assert (
+        sorted(lists["train_lq"]["lq"])
+        == sorted(lists["train_hq"]["hq"])
+        == sorted(full["permutation"])
+    )
+    assert lists["train_lq"]["frames"] == {"lq": 6 * 3 + 3 + 5, "hq": 0}
+    assert lists["train_hq"]["frames"] == {"lq": 0, "hq": 26}
+    lq2 = lists["train_lq2-hq1"]
+    assert lq2["frames"]["lq"] + lq2["frames"]["hq"] == 26
+    coco = json.loads((tmp_path / "out" / lists["train_lq"]["file"]).read_text())
+    assert len(coco["images"]) == 26 and all(
+        i["file_name"].startswith("lq/") for i in coco["images"]
+    )
+    # the mixes and the frames degraded before are unchanged, byte for byte
+    assert (tmp_path / "out" / "annotations" / "train_lq2-hq1_cocoformat.json").read_bytes() == mix
+    after = tree_digest(tmp_path / "out" / "lq")
+    assert {k: after[k] for k in frames_before if k.endswith(".jpg")} == {
+        k: v for k, v in frames_before.items() if k.endswith(".jpg")
+    }
+    # and equal to a build at ratio 1 from scratch
+    fresh = build_lq_dataset([source], tmp_path / "fresh", BuildConfig(seed=1, ratio=1.0))
+    assert tree_digest(tmp_path / "fresh" / "lq") == after
+    assert fresh["lists"] == lists
+    # lowering the ratio again is a different configuration, refused
+    with pytest.raises(LQBuildError, match="different configuration"):
+        build_lq_dataset([source], tmp_path / "out", BuildConfig(seed=1, ratio=0.5))
 
 
 def test_validation_split_degrades_every_video(source, tmp_path):
@@ -239,4 +286,5 @@ def test_command_line_tool(source, tmp_path, capsys):
     assert tool.main(argv + ["--sequences", "dance0001", "dance0003"]) == 0
     out = capsys.readouterr().out
     assert "complete: 2 of 2 videos degraded" in out
+    assert "val_lq_cocoformat.json: 2 low + 0 high quality videos, 6 + 0 frames" in out
     assert tool.main(argv + ["--ratio", "0.5"]) == 2

@@ -105,3 +105,57 @@ def test_sweep_end_to_end_on_synthetic(tmp_path: Path, tiny_synthetic_mot: Path)
         rows = list(csv.DictReader(f))
     assert [float(r["severity"]) for r in rows] == [0.0, 1.0]
     assert all(0.0 <= float(r["HOTA"]) <= 1.0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("config", "hint"),
+    [
+        # a val_lq CocoVID file of make_lq_dataset.py: point at its high-quality twin
+        ("vsd_mot/vsd-mot_r50_dcsd-dswr_lqmot-mot-2to1.py",
+         "test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json"),
+        ("vsd_mot/motrv2_r18_synthetic-lq_cpu.py",
+         "test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json"),
+        # a test pipeline that degrades on the fly: point at the clean config
+        ("vsd_mot/motrv2_r50_synthetic-lq.py", "without '-lq'"),
+        ("vsd_mot/vsd-mot_r50_dcsd-dswr_synthetic-lq.py", "RealESRGANDegradation"),
+    ],
+)  # fmt: skip
+def test_a_test_set_that_is_already_degraded_is_refused(config, hint, tmp_path, capsys):
+    path = REPO / "configs" / config
+    ckpt = tmp_path / "x.pth"
+    ckpt.write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main([str(path), str(ckpt), "--out", str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    assert hint in message and "--allow-degraded-input" in message
+    assert not (tmp_path / "robustness.csv").exists()
+    # the suggested override (or the clean config) is accepted as clean
+    cfg = Config.fromfile(str(path))
+    if "ann_file" in hint:
+        cfg.merge_from_dict({hint.split("=")[0]: hint.split("=")[1]})
+        assert sweep.degraded_test_set(cfg) is None
+    else:
+        clean = REPO / "configs" / "motrv2" / "motrv2_r50_synthetic.py"
+        assert sweep.degraded_test_set(Config.fromfile(str(clean))) is None
+
+
+def test_the_override_flag_lets_a_degraded_set_through(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep, "run_severity", lambda *a: calls.append(a[2]) or dict(
+        HOTA=0.1, MOTA=0.2, IDF1=0.3))  # fmt: skip
+    path = REPO / "configs" / "vsd_mot" / "motrv2_r50_lqmot-mot-2to1.py"
+    ckpt = tmp_path / "x.pth"
+    ckpt.write_bytes(b"")
+    argv = [str(path), str(ckpt), "--out", str(tmp_path), "--severities", "0", "1"]
+    assert sweep.main([*argv, "--allow-degraded-input"]) == 0
+    assert calls == [0.0, 1.0]
+    # clean sets are swept without the flag
+    hq = "test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json"
+    assert sweep.main([*argv, "--cfg-options", hq]) == 0
+    assert (
+        sweep.degraded_test_set(
+            Config.fromfile(str(REPO / "configs" / "motrv2" / "motrv2_r50_mot17.py"))
+        )
+        is None
+    )

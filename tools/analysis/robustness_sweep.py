@@ -9,6 +9,13 @@ tested with mmengine's Runner exactly as ``tools/test.py`` does.
 Several trackers in one picture: sweep each, then ``--compare`` their CSV files (one panel per
 metric, one line per tracker); no config or checkpoint is needed then.
 
+The sweep starts from clean frames: a config whose test set is already low quality (a
+``*_lq_*`` CocoVID file of ``make_lq_dataset.py``, e.g. the VSD-MOT configs' ``val_lq``, or a
+test pipeline that already runs ``RealESRGANDegradation``, e.g. the ``*_synthetic-lq`` configs)
+is refused with a one-line error naming the clean alternative (``--cfg-options
+test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json``, or the config without
+``-lq``); ``--allow-degraded-input`` sweeps it anyway (degradations on top of degradations).
+
 Examples:
     python tools/analysis/robustness_sweep.py configs/tdt/tdt_r18_fpn_embed_synthetic.py \
         work_dirs/demo/student/epoch_5.pth --severities 0 0.25 0.5 0.75 1 \
@@ -29,7 +36,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import copy
 import csv
+import re
 import sys
+from collections.abc import Iterator
 
 import matplotlib
 
@@ -66,6 +75,69 @@ def insert_degradation(pipeline: list, degradation: dict) -> list:
             return pipeline
     types = [step.get("type") for step in pipeline]
     raise ValueError(f"no image loader ({' / '.join(LOADERS)}) in the test pipeline {types}")
+
+
+DEGRADATIONS = ("RealESRGANDegradation",)
+# A low-quality CocoVID list of make_lq_dataset.py: <split>_lq_..., <split>_lq2-hq1_... (mixes)
+_LQ_ANN = re.compile(r"_lq(?=[_\d-])")
+
+
+def _leaf_datasets(dataset: dict, path: str) -> Iterator[tuple[str, dict]]:
+    """``(dotted path, dataset config)`` of every dataset under wrappers and concatenations."""
+    if isinstance(dataset.get("datasets"), list):
+        for index, inner in enumerate(dataset["datasets"]):
+            yield from _leaf_datasets(inner, f"{path}.datasets.{index}")
+    elif isinstance(dataset.get("dataset"), dict):
+        yield from _leaf_datasets(dataset["dataset"], f"{path}.dataset")
+    else:
+        yield path, dataset
+
+
+def _pipeline_types(pipeline: list) -> Iterator[str]:
+    """Every transform type of a pipeline, nested ones included (wrappers' ``transforms``)."""
+    for step in pipeline:
+        if isinstance(step, list):  # a RandomChoice candidate: a list of transforms
+            yield from _pipeline_types(step)
+            continue
+        yield step.get("type", "")
+        if isinstance(step.get("transforms"), list):
+            yield from _pipeline_types(step["transforms"])
+
+
+def degraded_test_set(cfg: Config) -> str | None:
+    """Why the config's test set is already degraded (a one-line reason), or ``None``.
+
+    Args:
+        cfg: A tracking config with a ``test_dataloader``.
+
+    Returns:
+        ``None`` for a clean test set; otherwise what degrades it and how to test the clean
+        frames instead.
+    """
+    for path, dataset in _leaf_datasets(cfg.test_dataloader.dataset, "test_dataloader.dataset"):
+        found = [t for t in _pipeline_types(dataset.get("pipeline", [])) if t in DEGRADATIONS]
+        if found:
+            return (
+                f"its test pipeline ({path}.pipeline) already runs {found[0]}, so the sweep "
+                "would degrade degraded frames; sweep the clean config instead (the same name "
+                "without '-lq', e.g. configs/motrv2/motrv2_r50_synthetic.py)"
+            )
+        ann_file = str(dataset.get("ann_file", ""))
+        name = os.path.basename(ann_file)
+        if _LQ_ANN.search(name):
+            clean = os.path.join(os.path.dirname(ann_file), _LQ_ANN.sub("_hq", name, count=1))
+            if re.search(r"_lq_cocoformat", name):
+                hint = f"--cfg-options {path}.ann_file={clean}"
+            else:
+                hint = f"a high-quality list, e.g. --cfg-options {path}.ann_file=" + (
+                    "annotations/val_hq_cocoformat.json"
+                )
+            return (
+                f"its test set {path}.ann_file={ann_file} holds low-quality (already degraded) "
+                "frames, so the sweep would degrade degraded frames; test the clean frames "
+                f"with {hint}"
+            )
+    return None
 
 
 def find_metric(metrics: dict, name: str) -> float:
@@ -205,6 +277,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="work_dirs/robustness", help="output folder")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
     parser.add_argument(
+        "--allow-degraded-input",
+        action="store_true",
+        help="sweep a test set that is already low quality (refused by default)",
+    )
+    parser.add_argument(
         "--compare",
         nargs="+",
         metavar="LABEL=CSV",
@@ -231,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg.merge_from_dict(args.cfg_options)
     if not isinstance(cfg.get("test_dataloader"), ConfigDict):
         sys.exit(f"error: {args.config} has no test_dataloader")
+    reason = degraded_test_set(cfg)
+    if reason is not None and not args.allow_degraded_input:
+        sys.exit(f"error: {args.config}: {reason} (or pass --allow-degraded-input)")
     rows = []
     for severity in sorted(args.severities):
         scores = run_severity(cfg, args.checkpoint, severity, args.seed, args.out)

@@ -1,21 +1,25 @@
 r"""Build a low-quality (Real-ESRGAN-degraded) tracking dataset as VSD-MOT builds LQMOT.
 
-The training split degrades a seeded random two-thirds of the videos (``--ratio``), the
-validation split all of them; the sources are never written. Writes degraded frames under
-``DST/lq/<split>``, links to the sources under ``DST/hq/<split>``, CocoVID annotation files for
-the low:high mixes (2:1, 1:1, all-low, all-high) under ``DST/annotations`` and a manifest under
-``DST/manifests``; see :mod:`mmdistillmot.datasets.lq_builder`. Interrupted builds resume.
+The training split degrades a seeded random two-thirds of the videos (``--ratio``; 1 degrades
+them all), the validation split all of them; the sources are never written. Writes degraded
+frames under ``DST/lq/<split>``, links to the sources under ``DST/hq/<split>``, CocoVID
+annotation files for the low:high mixes (2:1, 1:1, all-high, and all-low when every video is
+degraded) under ``DST/annotations`` and a manifest (videos and frame counts of every list) under
+``DST/manifests``; see :mod:`mmdistillmot.datasets.lq_builder`. Interrupted builds resume; a
+finished build extends in place to a larger ``--ratio`` (the mixes stay byte-identical).
 
 Examples::
 
-    # LQDanceTrack / DanceTrack
+    # LQDanceTrack / DanceTrack (--ratio 1: also the all-low-quality set of Table VI, on all
+    # 40 training videos like the all-high one; without it 27 videos are degraded, enough for
+    # the 2:1 and 1:1 mixes)
     python tools/dataset_converters/make_lq_dataset.py data/DanceTrack/train \
-        data/lqdancetrack_dancetrack --split train --workers 8
+        data/lqdancetrack_dancetrack --split train --ratio 1 --workers 8
     python tools/dataset_converters/make_lq_dataset.py data/DanceTrack/val \
         data/lqdancetrack_dancetrack --split val --workers 8
-    # LQMOT / MOT: the paper's split of the MOT17 and MOT20 training videos
+    # LQMOT / MOT: the paper's split of the MOT17 and MOT20 training videos (7 + 4)
     python tools/dataset_converters/make_lq_dataset.py data/MOT17/train data/MOT20/train \
-        data/lqmot_mot --split train --subset mot-paper --workers 8
+        data/lqmot_mot --split train --subset mot-paper --ratio 1 --workers 8
     python tools/dataset_converters/make_lq_dataset.py data/MOT17/train data/MOT20/train \
         data/lqmot_mot --split val --subset mot-paper --workers 8
 """
@@ -57,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help=f"fraction of training videos to degrade (default {PAPER_TRAIN_RATIO:.4f}, the "
-        "paper's two-thirds; 1 also gives an all-low set on every video); val degrades all",
+        "paper's two-thirds, enough for the 2:1 and 1:1 mixes; 1 also writes the all-low "
+        "set, every video degraded, for Table VI); val degrades all",
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--severity", type=float, default=1.0, help="in [0, 1] (default 1)")
@@ -117,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     total = len(manifest["permutation"])
     print(f"{manifest['status']}: {len(manifest['degraded'])} of {total} videos degraded")
     for entry in manifest.get("lists", {}).values():
-        print(f"  {entry['file']}: {len(entry['lq'])} low + {len(entry['hq'])} high quality")
+        frames = entry["frames"]
+        print(
+            f"  {entry['file']}: {len(entry['lq'])} low + {len(entry['hq'])} high quality "
+            f"videos, {frames['lq']} + {frames['hq']} frames"
+        )
     return 0
 
 

@@ -3,6 +3,8 @@
 # from a det-db (tools/dataset_converters/make_det_db.py), mmdet's MOTChallenge layout and
 # CocoVID files (DanceTrack keeps the MOTChallenge layout: train/ and val/ with
 # SEQ/img1 and SEQ/gt/gt.txt; convert with mmdet's mot2coco.py logic, one file per split).
+_base_ = ["./motrv2_train_augment.py"]
+
 dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/dancetrack/"
 # YOLOX proposals of train and test frames, score > 0.05, e.g.
@@ -10,8 +12,9 @@ data_root = "data/dancetrack/"
 det_db = data_root + "det_db_yolox.json"
 backend_args = None
 
-# Short side 608..992 in steps of 32, long side at most 1536 (keep_ratio picks the smaller scale).
-train_scales = [(1536, short) for short in range(608, 993, 32)]
+# Short side 608..992 in steps of 32, long side at most 1536 (keep_ratio picks the smaller
+# scale); the clip augmentation is motrv2_train_augment.py (flip, crop branch, HSV).
+train_scales = _base_.motrv2_train_scales
 test_scale = (1536, 800)  # short side 800
 
 train_pipeline = [
@@ -22,8 +25,8 @@ train_pipeline = [
         transforms=[
             dict(type="LoadImageFromFile", backend_args=backend_args),
             dict(type="LoadTrackAnnotations"),
-            dict(type="RandomFlip", prob=0.5),
-            dict(type="RandomChoiceResize", scales=train_scales, keep_ratio=True),
+            # flip, MOTRv2's resize / resize-crop-resize choice, HSV: one draw per clip
+            *_base_.motrv2_train_augment,
             # After the geometric transforms: maps proposals with the homography matrix.
             dict(type="LoadDetDBProposals", det_db=det_db),
         ],

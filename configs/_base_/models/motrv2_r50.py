@@ -24,8 +24,8 @@ model = dict(
         norm_cfg=dict(type="BN", requires_grad=False),
         norm_eval=True,
         style="pytorch",
-        # No model hub is reachable here: give ImageNet (or COCO Deformable DETR) weights as a
-        # local file, e.g. --cfg-options model.backbone.init_cfg.checkpoint=/path/r50.pth
+        # The whole model (backbone included) starts from the COCO Deformable DETR checkpoint
+        # of `load_from` below, as MOTRv2 does; nothing is initialised from a hub.
         init_cfg=None,
     ),
     neck=dict(
@@ -35,6 +35,9 @@ model = dict(
         out_channels=embed_dims,
         act_cfg=None,
         norm_cfg=dict(type="GN", num_groups=32),
+        # Deformable DETR's / MOTRv2's input projections are Conv2d (with bias) + GroupNorm;
+        # ConvModule's 'auto' would drop the bias before a norm layer.
+        bias=True,
         num_outs=num_levels,
     ),
     positional_encoding=dict(num_feats=embed_dims // 2, normalize=True, offset=-0.5),
@@ -108,6 +111,9 @@ model = dict(
     ),
 )
 
-# DDP: a step can leave parameters without a gradient (QIM when no track survives; the detect
-# queries' reference boxes, detached before the decoder), so DDP must look for unused ones.
+# DDP: a step can leave parameters without a gradient (QIM when no track survives), so DDP
+# must look for unused ones.
 find_unused_parameters = True
+
+# The weights to start from (COCO Deformable DETR, converted) are the top-level configs'
+# `load_from` (default_runtime.py owns that key): see ../../motrv2/motrv2_r50_mot17.py.

@@ -12,10 +12,18 @@
 #                                           /train_lq1-hq1_cocoformat.json  1:1
 #                                           /train_hq_cocoformat.json       all high quality
 #                                           /train_lq_cocoformat.json       all low quality
+#                       (all 40 videos in both: build the train split with --ratio 1)
 #                                           /val_lq_cocoformat.json         LQDanceTrack val
 #                                           /val_hq_cocoformat.json         DanceTrack val
 #   data/lqdancetrack_dancetrack/det_db_yolox.json  YOLOX proposals (score > 0.05) of every
-#       frame, from a YOLOX trained on the same mix (the paper trains it 20 epochs).
+#       frame, from a YOLOX trained on the same mix (the paper trains it 20 epochs):
+#       ../../motrv2/yolox_x_proposals_lqdancetrack-dancetrack-2to1.py (det-db commands there).
+#
+# Build:
+#   python tools/dataset_converters/make_lq_dataset.py data/DanceTrack/train \
+#       data/lqdancetrack_dancetrack --split train --ratio 1 --workers 8
+#   python tools/dataset_converters/make_lq_dataset.py data/DanceTrack/val \
+#       data/lqdancetrack_dancetrack --split val --workers 8
 #
 # Validation and test use LQDanceTrack; evaluate on DanceTrack with
 #   --cfg-options test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json
@@ -25,10 +33,12 @@ data_root = "data/lqdancetrack_dancetrack/"
 det_db = data_root + "det_db_yolox.json"
 train_ann_file = "annotations/train_lq2-hq1_cocoformat.json"
 
-train_scales = [(1536, short) for short in range(608, 993, 32)]
+train_scales = _base_.motrv2_train_scales
 test_scale = (1536, 800)
 
-# no HSV augmentation here: the paper adds it for the LQMOT-MOT mix only
+# The same clip augmentation as the LQMOT-MOT mix (MOTRv2's: flip, resize or
+# resize-crop-resize, HSV). The paper mentions the HSV jitter for the LQMOT-MOT mix only, but
+# the MOTRv2 code it trains with applies MOTHSV to every training clip (DanceTrack included).
 train_pipeline = [
     dict(type="MOTRClipSample", num_frames=5, min_step=1, max_step=10),
     dict(
@@ -37,8 +47,7 @@ train_pipeline = [
         transforms=[
             dict(type="LoadImageFromFile"),
             dict(type="LoadTrackAnnotations"),
-            dict(type="RandomFlip", prob=0.5),
-            dict(type="RandomChoiceResize", scales=train_scales, keep_ratio=True),
+            *_base_.motrv2_train_augment,
             dict(type="LoadDetDBProposals", det_db=det_db),
         ],
     ),

@@ -11,15 +11,26 @@
 # to data_root, low- and high-quality frames under different paths):
 #   data/lqmot_mot/annotations/train_lq2-hq1_cocoformat.json  mixed training set, low:high 2:1
 #                             /train_lq1-hq1_cocoformat.json  1:1
-#                             /train_hq_cocoformat.json       all high quality (MOT)
-#                             /train_lq_cocoformat.json       all low quality (LQMOT)
+#                             /train_hq_cocoformat.json       all high quality (7 videos)
+#                             /train_lq_cocoformat.json       all low quality (the same 7)
 #                             /val_lq_cocoformat.json         LQMOT validation
 #                             /val_hq_cocoformat.json         MOT validation
 #   data/lqmot_mot/det_db_yolox.json  YOLOX proposals (score > 0.05) of every frame, LQ and HQ,
-#       from a YOLOX trained on the same mix (make_det_db.py; the paper trains it 50 epochs).
+#       from a YOLOX trained on the same mix (the paper trains it 50 epochs):
+#       ../../motrv2/yolox_x_proposals_lqmot-mot-2to1.py, whose header has the det-db commands.
+#
+# Build (--ratio 1 degrades all 7 training videos, so that train_lq, the all-low-quality row
+# of Table VI, trains on as many videos and frames as train_hq; the 2:1 and 1:1 mixes are the
+# same as with the default two-thirds; the manifest lists the videos and frame counts):
+#   python tools/dataset_converters/make_lq_dataset.py data/MOT17/train data/MOT20/train \
+#       data/lqmot_mot --split train --subset mot-paper --ratio 1 --workers 8
+#   python tools/dataset_converters/make_lq_dataset.py data/MOT17/train data/MOT20/train \
+#       data/lqmot_mot --split val --subset mot-paper --workers 8
 #
 # Validation and test use LQMOT; evaluate on MOT with
 #   --cfg-options test_dataloader.dataset.ann_file=annotations/val_hq_cocoformat.json
+_base_ = ["../../_base_/datasets/motrv2_train_augment.py"]
+
 dataset_type = "MOTChallengeVideoDataset"
 data_root = "data/lqmot_mot/"
 det_db = data_root + "det_db_yolox.json"
@@ -27,7 +38,7 @@ train_ann_file = "annotations/train_lq2-hq1_cocoformat.json"
 backend_args = None
 
 # MOTRv2's sizes: short side 608..992 in steps of 32, long side at most 1536; test short 800.
-train_scales = [(1536, short) for short in range(608, 993, 32)]
+train_scales = _base_.motrv2_train_scales
 test_scale = (1536, 800)
 
 train_pipeline = [
@@ -35,14 +46,14 @@ train_pipeline = [
     dict(type="MOTRClipSample", num_frames=5, min_step=1, max_step=10),
     dict(
         type="TransformBroadcaster",
-        share_random_params=True,  # one flip / scale / HSV draw for the whole clip
+        share_random_params=True,  # one flip / branch / scale / crop / HSV draw per clip
         transforms=[
             dict(type="LoadImageFromFile", backend_args=backend_args),
             dict(type="LoadTrackAnnotations"),
-            # "HSV augmentation ... as in YOLOX" for the LQMOT-MOT mix (section IV-C)
-            dict(type="YOLOXHSVRandomAug"),
-            dict(type="RandomFlip", prob=0.5),
-            dict(type="RandomChoiceResize", scales=train_scales, keep_ratio=True),
+            # MOTRv2's clip augmentation: flip, resize or resize-crop-resize (p 0.5), then
+            # MOTHSV ("HSV augmentation ... as in YOLOX", section IV-C); see
+            # ../../_base_/datasets/motrv2_train_augment.py
+            *_base_.motrv2_train_augment,
             dict(type="LoadDetDBProposals", det_db=det_db),
         ],
     ),

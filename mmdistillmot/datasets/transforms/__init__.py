@@ -11,6 +11,7 @@ from mmdistillmot.datasets.transforms.load_teacher_embeddings import (
     LoadTeacherEmbeddings,
 )
 from mmdistillmot.datasets.transforms.loading import LoadImageFromFile
+from mmdistillmot.datasets.transforms.motr_random_select import MOTRRandomSelect
 from mmdistillmot.datasets.transforms.pseudo_clip_from_image import PseudoClipFromImage
 from mmdistillmot.datasets.transforms.resize_keep_original import ResizeKeepOriginal
 
@@ -24,6 +25,7 @@ __all__ = [
     "LoadDetDBProposals",
     "LoadTeacherEmbeddings",
     "MOTRClipSample",
+    "MOTRRandomSelect",
     "PseudoClipFromImage",
     "RealESRGANDegradation",
     "ResizeKeepOriginal",

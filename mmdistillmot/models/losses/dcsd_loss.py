@@ -36,7 +36,8 @@ Where the paper is silent, this module chooses (and says so):
 
 ``dual_constraint=False`` gives the "+CLIP distillation" ablation row (Table V, No. 2/6):
 the same projection and alignment, then a plain ``MSE(S, T_align)``, no attention, no global
-term, no learnable weights.
+term, no term weights: the weight logits are not even built (a parameter outside the graph
+would need DDP's ``find_unused_parameters``, and a checkpoint would carry a meaningless value).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class DCSDLoss(nn.Module):
         dual_constraint: True: equations 6-12 (DCSD). False: plain ``MSE(S, T_align)`` (the
             "+CLIP distillation" ablation).
         learnable_weights: Learn the logits of ``(w1, w2)`` (equation 12); False fixes 0.5/0.5.
+            Only used with ``dual_constraint`` (the plain loss has no term weights).
         loss_weight: Multiplier of the returned loss (alpha is applied by the distiller).
     """
 
@@ -94,12 +96,20 @@ class DCSDLoss(nn.Module):
         self.dual_constraint = dual_constraint
         self.loss_weight = float(loss_weight)
         self.teacher_proj = nn.Linear(teacher_dim, student_dim)  # Linear_teacher, eq. 4
-        # logits of (w1, w2); zeros -> softmax = (0.5, 0.5)
-        self.weight_logits = nn.Parameter(torch.zeros(2), requires_grad=learnable_weights)
+        # logits of (w1, w2); zeros -> softmax = (0.5, 0.5). Only DCSD has term weights.
+        self.weight_logits: nn.Parameter | None = None
+        if dual_constraint:
+            self.weight_logits = nn.Parameter(torch.zeros(2), requires_grad=learnable_weights)
 
     @property
     def term_weights(self) -> torch.Tensor:
-        """``(w1, w2)`` of equation 12: softmax of the learnable logits, ``[2]``."""
+        """``(w1, w2)`` of equation 12: softmax of the learnable logits, ``[2]``.
+
+        Raises:
+            RuntimeError: With ``dual_constraint=False`` (no term weights).
+        """
+        if self.weight_logits is None:
+            raise RuntimeError("DCSDLoss: dual_constraint=False has no term weights.")
         return self.weight_logits.softmax(dim=0)
 
     def align_teacher(self, teacher: torch.Tensor, length: int) -> torch.Tensor:

@@ -1,5 +1,13 @@
-"""Model converters: real pretrained weights in other layouts -> mmdet backbones, strictly."""
+"""Model converters: real pretrained weights in other layouts -> this repo's models, strictly."""
 
+from mmdistillmot.models.model_converters.deformable_detr_motrv2 import (
+    COCO_PERSON_ROW,
+    DeformableDETRConversion,
+    DeformableDETRConversionError,
+    check_against_model,
+    convert_deformable_detr_file,
+    convert_deformable_detr_weights,
+)
 from mmdistillmot.models.model_converters.mobilenetv2_imagenet import (
     MMDET_OUT_INDEX_TO_FEATURES,
     MOBILENETV2_LAYOUTS,
@@ -21,6 +29,12 @@ from mmdistillmot.models.model_converters.packaged_weights import (
 )
 
 __all__ = [
+    "COCO_PERSON_ROW",
+    "DeformableDETRConversion",
+    "DeformableDETRConversionError",
+    "check_against_model",
+    "convert_deformable_detr_file",
+    "convert_deformable_detr_weights",
     "MMDET_OUT_INDEX_TO_FEATURES",
     "MOBILENETV2_LAYOUTS",
     "ConvertedCheckpoint",

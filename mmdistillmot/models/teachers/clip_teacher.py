@@ -18,9 +18,11 @@ code scaled that by 255 and cast it to uint8, so every negative value wrapped ar
 * ``resize_mode='resize'``: the whole frame squashed to 224 x 224 (keeps the frame's edges,
   distorts the aspect ratio).
 
-Resizing is bicubic with antialiasing (PIL's bicubic, as CLIP's ``Resize``), clamped to 0-255,
-then RGB mean (0.48145466, 0.4578275, 0.40821073) and std (0.26862954, 0.26130258, 0.27577711)
-on the 0-1 scale. The output is ``encode_image`` without normalisation: ``[B, D]``.
+Resizing is torch's bicubic with antialiasing (``F.interpolate``; CLIP's own ``Resize`` uses
+PIL's bicubic, whose kernel and rounding differ slightly, so values are close to, not equal to,
+CLIP's preprocessing), clamped to 0-255, then RGB mean (0.48145466, 0.4578275, 0.40821073)
+and std (0.26862954, 0.26130258, 0.27577711) on the 0-1 scale. The output is ``encode_image``
+without normalisation: ``[B, D]``.
 
 Weights (local files only; open_clip is never asked to download anything):
 

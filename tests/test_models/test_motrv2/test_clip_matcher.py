@@ -115,8 +115,48 @@ def test_identities_persist_across_a_clip(matcher):
     losses, f2 = matcher(both, torch.zeros(1, 4, 1), boxes2, gt2, labels[:2], ids2, 5.0)
     assert f2.obj_ids.tolist() == [-1, 8, 3, 5]  # object 5's track keeps its id ...
     assert f2.matched_gt.tolist() == [-1, 0, 1, -1]  # ... but has no target this frame
-    assert f2.iou[3].item() == 0.0  # so QIM drops it in training
+    # its IoU is the one of frame 1 (MOTR updates it for matched queries only), so QIM keeps
+    # the track with its id while that IoU is above 0.5
+    assert f2.iou[3].item() == pytest.approx(1.0) == f1.iou[2].item()
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_a_track_whose_object_is_absent_takes_part_in_no_matching(matcher):
+    # query 1 follows object 5, absent from this frame; its box lies exactly on the new object
+    # 8. MOTR Hungarian-matches only the queries with id -1: the new query 0 gets object 8,
+    # the track keeps id 5 with a background target (and keeps its IoU for QIM).
+    tracks = _records([-1, 5])
+    tracks.iou = torch.tensor([0.0, 0.8])
+    boxes = torch.tensor([[(0.9, 0.9, 0.1, 0.1), G0]])
+    _, out = matcher(
+        tracks,
+        torch.zeros(1, 2, 1),
+        boxes,
+        torch.tensor([G0]),
+        torch.zeros(1, dtype=torch.long),
+        torch.tensor([8]),
+        1.0,
+    )
+    assert out.obj_ids.tolist() == [8, 5]
+    assert out.matched_gt.tolist() == [0, -1]
+    assert out.iou[1].item() == pytest.approx(0.8)
+    assert out.iou[0].item() < 0.01  # query 0's box does not overlap object 8
+
+
+def test_a_released_track_is_matched_again(matcher):
+    # QIM took the id of a badly placed track (-1); the next frame matches it like a new query
+    tracks = _records([-1, -1])
+    boxes = torch.tensor([[(0.9, 0.9, 0.1, 0.1), OFF_G0]])
+    _, out = matcher(
+        tracks,
+        torch.zeros(1, 2, 1),
+        boxes,
+        torch.tensor([G0]),
+        torch.zeros(1, dtype=torch.long),
+        torch.tensor([3]),
+        1.0,
+    )
+    assert out.obj_ids.tolist() == [-1, 3]
 
 
 def test_auxiliary_layers_and_denoising_terms(matcher):

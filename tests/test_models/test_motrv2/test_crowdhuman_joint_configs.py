@@ -35,6 +35,11 @@ VSD_JOINT = (
 VSD_MOT_JOINT = (
     REPO_ROOT / "configs" / "vsd_mot" / "vsd-mot_r50_dcsd-dswr_lqmot-mot-2to1_crowdhuman-joint.py"
 )
+# every joint config, with the CrowdHuman splits of its recipe (VSD-MOT paper, section IV-C)
+JOINT_SPLITS = {
+    path: ["val"] if "lqmot-mot" in path.name else ["train", "val"]
+    for path in sorted((REPO_ROOT / "configs").glob("*/*_crowdhuman-joint.py"))
+}
 SCALE = (160, 96)  # tiny frames instead of MOTRv2's 608..992 short side
 CH_IDS = {
     "train": ["284193,faa9000f2678b5e", "273271,c9db000d5146c15"],
@@ -100,12 +105,14 @@ def tiny_data(tmp_path_factory) -> dict:
 
 
 def _retarget(pipeline: list, det_db: Path) -> None:
+    """Point the proposals at ``det_db`` and every resize at the tiny scale (nested ones too)."""
     for step in pipeline:
-        for inner in [step, *step.get("transforms", [])]:
-            if inner["type"] == "LoadDetDBProposals":
-                inner["det_db"] = str(det_db)
-            if inner["type"] == "RandomChoiceResize":
-                inner["scales"] = [SCALE]
+        if step["type"] == "LoadDetDBProposals":
+            step["det_db"] = str(det_db)
+        if step["type"] == "RandomChoiceResize":
+            step["scales"] = [SCALE]
+        for key in ("transforms", "transforms1", "transforms2"):  # wrappers, MOTRv2's branches
+            _retarget(step.get(key, []), det_db)
 
 
 def _joint_dataset_cfg(cfg: Config, data: dict) -> ConfigDict:
@@ -134,11 +141,8 @@ def _build(cfg_dataset: ConfigDict):
 
 def test_joint_configs_follow_the_paper_and_motrv2():
     init_default_scope("mmdet")
-    for path, splits in (
-        (MOTRV2_JOINT, ["train", "val"]),
-        (VSD_JOINT, ["train", "val"]),
-        (VSD_MOT_JOINT, ["val"]),
-    ):
+    assert len(JOINT_SPLITS) == 7 and {MOTRV2_JOINT, VSD_JOINT, VSD_MOT_JOINT} <= set(JOINT_SPLITS)
+    for path, splits in JOINT_SPLITS.items():
         cfg = Config.fromfile(str(path))
         assert cfg.default_scope == "mmdet" and cfg.custom_imports.imports == ["mmdistillmot"]
         loader = cfg.train_dataloader
@@ -154,13 +158,13 @@ def test_joint_configs_follow_the_paper_and_motrv2():
             clip = still.pipeline[2]
             assert (clip.type, clip.num_frames, clip.max_shift) == ("PseudoClipFromImage", 5, 50)
             # the same clip-shared augmentation as the videos of that config
-            video_aug = [t.type for t in video.dataset.pipeline[1].transforms[2:]]
-            still_aug = [t.type for t in still.pipeline[3].transforms]
-            assert still_aug == video_aug
-            assert (
-                still.pipeline[3].transforms[-2].scales
-                == video.dataset.pipeline[1].transforms[-2].scales
-            )
+            video_aug = video.dataset.pipeline[1].transforms[2:-1]  # loaders, proposals off
+            still_aug = still.pipeline[3].transforms[:-1]
+            assert still_aug == video_aug  # flip, resize / crop branch, HSV: every setting
+            assert [t.type for t in still_aug] == [
+                "RandomFlip", "MOTRRandomSelect", "YOLOXHSVRandomAug",
+            ]  # fmt: skip
+            assert still.pipeline[3].transforms[-1].type == "LoadDetDBProposals"
             assert still.pipeline[-1] == video.dataset.pipeline[-1]  # same packing
     assert Config.fromfile(str(VSD_JOINT)).model.type == "VSDMOT"
 
@@ -204,6 +208,18 @@ def test_joint_dataset_yields_video_clips_and_pseudo_clips_alike(tiny_data):
     )
 
 
+@pytest.mark.parametrize("path", list(JOINT_SPLITS), ids=lambda p: p.stem)
+def test_every_joint_config_yields_video_and_pseudo_clips(path, tiny_data):
+    joint = _build(_joint_dataset_cfg(Config.fromfile(str(path)), tiny_data))
+    assert len(joint) == 6 + sum(len(CH_IDS[s]) for s in JOINT_SPLITS[path])
+    for index in (0, len(joint) - 1):  # a video clip, a CrowdHuman pseudo clip
+        for seed in range(4):  # both of MOTRv2's resize branches, flips, HSV gains
+            np.random.seed(seed)  # noqa: NPY002
+            packed = joint[index]
+            assert packed["inputs"].shape[:2] == (5, 3)
+            assert len({f.img_shape for f in packed["data_samples"]}) == 1
+
+
 def _one_iteration(model, cfg: Config, sample: dict) -> dict:
     from mmengine.optim import build_optim_wrapper
 
@@ -212,7 +228,10 @@ def _one_iteration(model, cfg: Config, sample: dict) -> dict:
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     log = model.train_step(pseudo_collate([sample]), optim)
     assert all(np.isfinite(float(v)) for v in log.values())
-    changed = {k for k, v in model.named_parameters() if not torch.equal(before[k], v)}
+    # a VSD teacher is built at the first training step (DeferredTeacher): not in `before`
+    changed = {
+        k for k, v in model.named_parameters() if k in before and not torch.equal(before[k], v)
+    }
     return dict(log=log, changed=changed)
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import build_tiny, make_clip
 from mmdet.registry import MODELS
-from mmdet.structures import TrackDataSample
+from mmdet.structures import DetDataSample, TrackDataSample
 from torch import nn
 
 from mmdistillmot.models.mot.motrv2 import MOTRv2
@@ -20,10 +20,12 @@ from mmdistillmot.models.mot.motrv2.track_queries import make_track_queries
 class _RecordingRefiner(nn.Module):
     """Test refiner: a learnable shift; records its inputs; returns one extra loss."""
 
-    def __init__(self, embed_dims: int) -> None:
+    def __init__(self, embed_dims: int, channel_order: str | None = None) -> None:
         super().__init__()
         self.shift = nn.Parameter(torch.full((embed_dims,), 0.5))
         self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if channel_order is not None:
+            self.channel_order = channel_order
 
     def forward(self, query_feats, frame):
         self.calls.append((query_feats.detach().clone(), frame.detach().clone()))
@@ -108,9 +110,10 @@ def test_carried_tracks_go_through_the_decoder_and_keep_their_ids(tiny_model_cfg
     torch.testing.assert_close(proposals[0, :4], expected_first)
 
 
-def test_query_refiner_hook_sees_last_layer_queries_and_raw_frame(tiny_model_cfg):
+def test_post_decoder_refiner_sees_last_layer_queries_and_raw_frame(tiny_model_cfg):
     cfg = copy.deepcopy(tiny_model_cfg)
     cfg.query_refiner = dict(type="_RecordingRefiner", embed_dims=32)
+    cfg.query_refiner_position = "post_decoder"
     model = build_tiny(cfg)
     inputs, samples = make_clip(num_frames=2)
     data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
@@ -131,6 +134,91 @@ def test_query_refiner_hook_sees_last_layer_queries_and_raw_frame(tiny_model_cfg
     assert losses["loss_refiner"].item() == torch.tensor(0.25).item()
     losses["loss_refiner"].backward()
     assert model.query_refiner.shift.grad is not None
+    # the last box head is trained on the refined real queries only: the denoising queries
+    # (never refined) keep their box losses in the other layers
+    assert "d0.dn_loss_bbox" in losses and "d0.dn_loss_iou" in losses
+    assert "dn_loss_bbox" not in losses and "dn_loss_iou" not in losses
+
+
+def test_pre_decoder_refiner_rewrites_the_decoder_input(tiny_model_cfg):
+    cfg = copy.deepcopy(tiny_model_cfg)
+    cfg.query_refiner = dict(type="_RecordingRefiner", embed_dims=32)
+    model = build_tiny(cfg)
+    assert model.query_refiner_position == "pre_decoder"  # the default (VSD-MOT Fig. 2 / 4)
+    plain = build_tiny(tiny_model_cfg)  # same seed: same weights but no refiner
+    inputs, samples = make_clip(num_frames=2)
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
+    frame = data["data_samples"][0][0]
+    carried = make_track_queries(torch.randn(3, 32), torch.tensor([[0.3, 0.5, 0.2, 0.6]] * 3))
+    carried.obj_ids = torch.tensor([4, 9, 77])
+    out = model.forward_frame(data["inputs"][:, 0], frame, carried)
+    feats, _raw = model.query_refiner.calls[-1]
+    # the refiner got the content vectors of the detect, proposal and track queries, in order
+    num_new = model.num_queries + 2
+    assert feats.shape == (1, num_new + 3, 32)
+    torch.testing.assert_close(feats[0, :10], model.detect_content.weight.detach())
+    torch.testing.assert_close(feats[0, num_new:], carried.content)
+    # ... and the decoder their refined version; the stored content stays unrefined
+    torch.testing.assert_close(out.decoder_queries, feats + model.query_refiner.shift)
+    torch.testing.assert_close(out.tracks.content[num_new:], carried.content)
+    # the decoder output (what heads and QIM use) differs from the plain model's
+    plain_out = plain.forward_frame(data["inputs"][:, 0], frame, carried)
+    assert not torch.allclose(out.query_feats, plain_out.query_feats)
+    assert out.refined_query_feats is out.query_feats
+    torch.testing.assert_close(out.tracks.output_embed, out.query_feats[0])
+    # denoising queries keep every layer's box loss; the refiner's gradient comes through
+    # the whole decoder
+    losses = model(**data, mode="loss")
+    assert {"dn_loss_bbox", "dn_loss_iou", "d0.dn_loss_bbox"} <= set(losses)
+    losses["loss_cls"].backward()
+    assert model.query_refiner.shift.grad is not None
+    assert model.query_refiner.shift.grad.abs().sum() > 0
+
+
+def test_refiner_gets_the_raw_frame_in_its_own_channel_order(tiny_model_cfg):
+    cfg = copy.deepcopy(tiny_model_cfg)
+    cfg.query_refiner = dict(type="_RecordingRefiner", embed_dims=32, channel_order="bgr")
+    model = build_tiny(cfg)
+    inputs, samples = make_clip(num_frames=1)
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
+    model.forward_frame(data["inputs"][:, 0], data["data_samples"][0][0], None)
+    _feats, raw = model.query_refiner.calls[-1]
+    # loaded BGR, flipped to RGB by the preprocessor, handed back in BGR as the refiner asks
+    torch.testing.assert_close(raw[0], inputs[0][0].float(), atol=1e-3, rtol=0)
+
+
+def test_qim_does_not_run_after_the_last_frame_of_a_clip(tiny_model_cfg):
+    model = build_tiny(tiny_model_cfg)
+    calls = []
+    qim_forward = model.qim.forward
+    model.qim.forward = lambda *a, **k: calls.append(1) or qim_forward(*a, **k)
+    inputs, samples = make_clip(num_frames=3)
+    _train_step_losses(model, inputs, samples)
+    assert len(calls) == 2  # after frames 1 and 2: frame 3's carried queries would be unused
+
+
+def test_frames_without_proposals_are_refused_unless_allowed(tiny_model_cfg):
+    inputs, samples = make_clip(num_frames=2)
+    frames = []
+    for t in range(2):  # what a pipeline without LoadDetDBProposals packs
+        meta = {k: v for k, v in samples[0][t].metainfo.items() if k != "det_proposals"}
+        frames.append(DetDataSample(metainfo=meta, gt_instances=samples[0][t].gt_instances))
+    samples[0].video_data_samples = frames
+    model = build_tiny(tiny_model_cfg)
+    with pytest.raises(ValueError, match="LoadDetDBProposals"):
+        _train_step_losses(model, inputs, copy.deepcopy(samples))
+    model.eval()
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=False)
+    with pytest.raises(ValueError, match="allow_no_proposals=True"):
+        model(**copy.deepcopy(data), mode="predict")
+    cfg = copy.deepcopy(tiny_model_cfg)
+    cfg.allow_no_proposals = True  # plain MOTR, asked for explicitly
+    motr = build_tiny(cfg)
+    losses = _train_step_losses(motr, inputs, copy.deepcopy(samples))
+    assert torch.isfinite(losses["loss_cls"])
+    motr.eval()
+    (result,) = motr(**data, mode="predict")
+    assert "pred_track_instances" in result[1]
 
 
 def test_inference_over_three_frames_gives_consistent_ids(tiny_model_cfg):

@@ -22,17 +22,34 @@ def _tracks():
     return tracks
 
 
-def test_training_keeps_matched_tracks_with_iou_above_half():
+def test_training_keeps_tracks_with_an_object_or_a_high_score():
+    # MOTRv2's _select_active_tracks: (obj_idxes >= 0) | (scores > 0.5), IoU plays no part here
     qim = QIMv2(embed_dims=C, num_heads=2, feedforward_channels=32)
     keep = qim.keep_mask(_tracks(), training=True)
-    # q0 unmatched (-1), q2 IoU exactly 0.5 (not > 0.5), q3 IoU 0.2: dropped
-    assert keep.tolist() == [False, True, False, False, False]
+    # q0: no object but confident (a false positive MOTRv2 carries), q1-q3 have an object
+    # whatever their IoU, q4: no object and score 0.2
+    assert keep.tolist() == [True, True, True, True, False]
+
+
+def test_training_takes_the_id_from_badly_placed_tracks_instead_of_dropping_them():
+    qim = QIMv2(embed_dims=C, num_heads=2, feedforward_channels=32)
+    tracks = _tracks()
+    kept = qim.select(tracks, training=True)
+    # q1 (IoU 0.9) keeps object 3; q2 (IoU exactly 0.5) and q3 (0.2) stay as queries with id
+    # -1, so the next frame's Hungarian matching may assign them again; q0 stays unassigned
+    assert kept.obj_ids.tolist() == [-1, 3, -1, -1]
+    torch.testing.assert_close(kept.content, tracks.content[:4])
+    assert tracks.obj_ids.tolist() == [-1, 3, 4, 5, -1]  # the input records are untouched
+    # the whole step (selection + update) carries the same four queries
+    assert qim(tracks, training=True).obj_ids.tolist() == [-1, 3, -1, -1]
 
 
 def test_inference_keeps_tracks_with_an_id_or_a_high_score():
     qim = QIMv2(embed_dims=C, num_heads=2, feedforward_channels=32)
     keep = qim.keep_mask(_tracks(), training=False)
     assert keep.tolist() == [True, True, True, True, False]
+    # at inference the ids are the tracker's: IoU (a training quantity) takes none away
+    assert qim.select(_tracks(), training=False).obj_ids.tolist() == [-1, 3, 4, 5]
 
 
 def test_random_drop_only_removes():

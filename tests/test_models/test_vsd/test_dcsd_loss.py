@@ -155,3 +155,16 @@ def test_paper_dimensions_and_bad_shapes():
         loss(torch.randn(1, 17, 256), torch.randn(1, 512))
     with pytest.raises(ValueError, match="tau"):
         DCSDLoss(tau=0.0)
+
+
+def test_plain_ablation_builds_no_term_weights():
+    # "+CLIP distillation" (Table V, No. 2 / 6): MSE(S, T_align) has no w1, w2; a parameter
+    # left out of every step would need DDP's find_unused_parameters
+    plain = DCSDLoss(2, 2, dual_constraint=False)
+    assert plain.weight_logits is None
+    assert {n for n, _ in plain.named_parameters()} == {"teacher_proj.weight", "teacher_proj.bias"}
+    with pytest.raises(RuntimeError, match="no term weights"):
+        _ = plain.term_weights
+    out = plain(torch.randn(1, 3, 2), torch.randn(1, 2))
+    out.backward()
+    assert all(p.grad is not None for p in plain.parameters())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdistillmot.models.necks.dswr import DSWR
+from mmdistillmot.models.mot.vsd.dswr import DSWR
 
 
 def textured_frame(height: int = 360, width: int = 640, seed: int = 0) -> np.ndarray:
@@ -144,7 +144,7 @@ def test_fusion_is_equation_14_and_trains_w_and_b(dswr_bgr):
     expected = w.view(2, 1, 1) * semantic + (1 - w.view(2, 1, 1)) * query
     assert torch.allclose(fused, expected)
     fused.sum().backward()
-    assert dswr_bgr.weight.grad is not None and dswr_bgr.bias.grad is not None
+    assert dswr_bgr.weight_raw.grad is not None and dswr_bgr.bias.grad is not None
     assert semantic.grad is not None
     with pytest.raises(ValueError, match="differ"):
         dswr_bgr.fuse(semantic, query[:, :3], w)
@@ -157,3 +157,46 @@ def test_bad_configuration_is_refused():
         DSWR(metric_weights=(1.0, 1.0))
     with pytest.raises(ValueError, match="B, 3, H, W"):
         DSWR().frame_quality(torch.zeros(1, 1, 32, 32))
+
+
+def test_w_starts_at_minus_4_and_stays_negative_by_default():
+    dswr = DSWR()
+    assert dswr.weight_param == "negative"
+    assert dswr.slope().item() == -4.0  # -softplus(log(e^4 - 1)), exact in float32
+    assert dict(dswr.named_parameters()).keys() == {"weight_raw", "bias"}
+    # push W up hard (the loss rewards a positive W): it approaches 0 but never crosses it
+    optim = torch.optim.SGD(dswr.parameters(), lr=10.0)
+    for _ in range(50):
+        optim.zero_grad()
+        (-dswr.slope()).backward()  # gradient ascent on W
+        optim.step()
+    assert -4.0 < dswr.slope().item() < 0.0
+    q = torch.tensor([0.1, 0.9])
+    w = dswr.semantic_weight(q)
+    assert w[0] > w[1]  # still "lower quality, higher semantic weight"
+
+
+def test_free_w_is_the_papers_equation_and_may_change_sign():
+    dswr = DSWR(weight_param="free")
+    assert dict(dswr.named_parameters()).keys() == {"weight", "bias"}
+    assert dswr.slope() is dswr.weight and dswr.weight.item() == -4.0
+    optim = torch.optim.SGD(dswr.parameters(), lr=10.0)
+    for _ in range(5):
+        optim.zero_grad()
+        (-dswr.slope()).backward()
+        optim.step()
+    assert dswr.slope().item() > 0.0
+    with pytest.raises(ValueError, match="init_weight < 0"):
+        DSWR(init_weight=1.0)
+    with pytest.raises(ValueError, match="weight_param"):
+        DSWR(weight_param="positive")  # type: ignore[arg-type]
+
+
+def test_forward_gives_the_details_the_refiner_logs(dswr_bgr):
+    semantic, query = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    frames = torch.cat([to_tensor(textured_frame()), to_tensor(blur(textured_frame(), 3.0))])
+    fused, details = dswr_bgr(semantic, query, frames, return_details=True)
+    torch.testing.assert_close(fused, dswr_bgr(semantic, query, frames))
+    torch.testing.assert_close(details["quality"], dswr_bgr.frame_quality(frames))
+    torch.testing.assert_close(details["weight"], dswr_bgr.semantic_weight(details["quality"]))
+    assert details["slope"].item() == -4.0

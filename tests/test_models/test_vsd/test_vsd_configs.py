@@ -54,14 +54,23 @@ def test_every_config_is_listed():
         assert f"vsd-mot_r50_dcsd-dswr_{dataset}-2to1.py" in names
     for mix in ("all-hq", "1to1", "all-lq"):
         assert f"vsd-mot_r50_dcsd-dswr_lqmot-mot-{mix}.py" in names
-    for alpha in ("0.2", "0.4", "0.6"):
+    for alpha in ("0.2", "0.5", "0.6"):  # Table VII's 0.4 row is the main config
         assert f"vsd-mot_r50_dcsd-dswr_alpha{alpha}_lqmot-mot-2to1.py" in names
+    for row in (
+        "motrv2_r50",
+        "vsd-mot_r50_clip-distill",
+        "vsd-mot_r50_dcsd",
+        "vsd-mot_r50_dcsd-dswr",
+    ):
+        assert f"{row}_lqmot-mot-2to1_crowdhuman-joint.py" in names  # Table V, one recipe
+    for row in ("motrv2_r50", "vsd-mot_r50_dcsd-dswr"):  # Tables I-II
+        assert f"{row}_lqdancetrack-dancetrack-2to1_crowdhuman-joint.py" in names
 
 
 def test_the_papers_settings():
     cfg = load("vsd-mot_r50_dcsd-dswr_lqmot-mot-2to1.py")
     model = cfg.model
-    assert model.type == "VSDMOT" and model.alpha == 0.5
+    assert model.type == "VSDMOT" and model.alpha == 0.4  # Table VII's row of the published numbers
     assert model.student.type == "MOTRv2" and model.student.num_queries == 10
     student = model.student.query_refiner.student
     assert (student.in_dim, student.out_dim, student.num_layers) == (256, 256, 3)
@@ -77,7 +86,7 @@ def test_the_papers_settings():
     sample = cfg.train_dataloader.dataset.pipeline[0]
     assert (sample.num_frames, sample.min_step, sample.max_step) == (5, 1, 10)
     hsv = [t.type for t in cfg.train_dataloader.dataset.pipeline[1].transforms]
-    assert "YOLOXHSVRandomAug" in hsv  # the LQMOT-MOT mix only
+    assert "YOLOXHSVRandomAug" in hsv and "MOTRRandomSelect" in hsv  # MOTRv2's MOTHSV, crop
     assert cfg.train_dataloader.dataset.ann_file.endswith("train_lq2-hq1_cocoformat.json")
     assert cfg.val_dataloader.dataset.ann_file.endswith("val_lq_cocoformat.json")
     assert {"type": "DistillHook"} in cfg.custom_hooks
@@ -86,7 +95,7 @@ def test_the_papers_settings():
     assert dance.train_cfg.max_epochs == 10 and dance.param_scheduler[0].milestones == [5]
     assert dance.train_dataloader.dataset.data_root == "data/lqdancetrack_dancetrack/"
     transforms = [t.type for t in dance.train_dataloader.dataset.pipeline[1].transforms]
-    assert "YOLOXHSVRandomAug" not in transforms
+    assert transforms == hsv  # MOTRv2's clip augmentation on both mixes
 
 
 def test_ablation_rows_mixes_and_alphas():
@@ -100,8 +109,21 @@ def test_ablation_rows_mixes_and_alphas():
     for mix, ann in mixes.items():
         cfg = load(f"vsd-mot_r50_dcsd-dswr_lqmot-mot-{mix}.py")
         assert cfg.train_dataloader.dataset.ann_file == f"annotations/{ann}_cocoformat.json"
-    for alpha in (0.2, 0.4, 0.6):
+    for alpha in (0.2, 0.5, 0.6):
         assert load(f"vsd-mot_r50_dcsd-dswr_alpha{alpha}_lqmot-mot-2to1.py").model.alpha == alpha
+
+
+def test_the_student_taps_the_decoder_input_except_in_the_post_decoder_ablation():
+    # the paper's Fig. 2 / 4: query vectors going into the decoder (MOTRv2's default)
+    main = load("vsd-mot_r50_dcsd-dswr_lqmot-mot-2to1.py").model.student
+    assert main.get("query_refiner_position", "pre_decoder") == "pre_decoder"
+    post = load("vsd-mot_r50_dcsd-dswr_post-decoder_lqmot-mot-2to1.py")
+    assert post.model.student.query_refiner_position == "post_decoder"
+    # otherwise the main LQMOT config
+    main_cfg = load("vsd-mot_r50_dcsd-dswr_lqmot-mot-2to1.py")
+    post.model.student.pop("query_refiner_position")
+    assert post.model == main_cfg.model
+    assert post.train_dataloader == main_cfg.train_dataloader
 
 
 # a few seconds each on a shared 2-core machine
@@ -147,4 +169,5 @@ def test_full_size_parameter_budget():
         return sum(p.numel() for p in module.parameters())
 
     assert count(vsd.student) - count(baseline) == 726_528 + 2
-    assert count(vsd.teacher) > 38_000_000  # CLIP RN50's image tower: training only
+    assert count(vsd.teacher) == 0  # built at the first training step, never for testing
+    assert count(vsd.teacher.build()) > 38_000_000  # CLIP RN50's image tower: training only

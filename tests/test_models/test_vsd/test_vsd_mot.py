@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmengine.runner import load_checkpoint
 from vsd_testing import (
     FRAME_H,
     FRAME_W,
@@ -44,11 +45,17 @@ def test_one_training_iteration(model):
         assert key in losses and torch.isfinite(losses[key]), key
     assert 0.0 <= float(losses["student.vsd_frame_quality"]) <= 1.0
     assert 0.0 < float(losses["student.vsd_semantic_weight"]) < 1.0
+    # DSWR's W is logged as it is (-4 at the start), not weighted by 1 - alpha, not summed
+    assert float(losses["student.vsd_dswr_W"]) == pytest.approx(-4.0)
+    parsed, log_vars = model.parse_losses(losses)
+    assert "student.vsd_dswr_W" in log_vars
+    summed = sum(v for k, v in losses.items() if "loss" in k)
+    assert torch.allclose(parsed, summed)
     total = sum(v for k, v in losses.items() if "loss" in k)
     total.backward()
     refiner = model.student.query_refiner
     assert refiner.student.input_proj.weight.grad.abs().sum() > 0
-    assert refiner.fusion.weight.grad is not None and refiner.fusion.bias.grad is not None
+    assert refiner.fusion.weight_raw.grad is not None and refiner.fusion.bias.grad is not None
     assert model.distill_losses["dcsd"].teacher_proj.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.teacher.parameters())
     assert not model.teacher.training
@@ -122,7 +129,7 @@ def test_checkpoint_holds_the_student_with_its_vsd_modules(model):
     assert not any(k.startswith("teacher.") for k in keys)
     assert not any(k.startswith("student.") for k in keys)
     assert "query_refiner.student.input_proj.weight" in keys  # deployed with the tracker
-    assert "query_refiner.fusion.weight" in keys
+    assert "query_refiner.fusion.weight_raw" in keys
     assert "distill_losses.dcsd.teacher_proj.weight" in checkpoint[DISTILL_STATE_KEY]
 
 
@@ -136,3 +143,38 @@ def test_ablation_variants_train(fusion, dual):
     losses = vsd(**vsd.data_preprocessor(two_frame_clip(), training=True), mode="loss")
     assert torch.isfinite(losses["distill.loss_dcsd"])
     assert "student.vsd_semantic_weight" not in losses  # no DSWR: the student output is used
+    names = {n for n, _ in vsd.named_parameters()}
+    # the "+CLIP distillation" row has no term weights to learn (nor to leave unused)
+    assert ("distill_losses.dcsd.weight_logits" in names) == dual
+
+
+def test_testing_a_checkpoint_needs_no_clip_file(model, tmp_path):
+    """tools/test.py on a VSD checkpoint: no CLIP tower is built, no weight file is read."""
+    model.eval()
+    path = tmp_path / "student.pth"
+    torch.save(to_student_checkpoint({"state_dict": copy.copy(model.state_dict())}), path)
+    cfg = tiny_vsd_mot_cfg(alpha=0.4)
+    missing = tmp_path / "no_such_clip.bin"
+    cfg["teacher"] = dict(cfg["teacher"], weights=str(missing), allow_random_init=False)
+    tester = MODELS.build(cfg)  # the teacher is not built: its file is not needed
+    assert not tester.teacher.built and not list(tester.teacher.parameters())
+    load_checkpoint(tester, str(path), map_location="cpu", strict=True)
+    tester.eval()
+    want_state = model.student.state_dict()
+    for key, value in tester.student.state_dict().items():
+        assert torch.equal(value, want_state[key]), key
+    batch = _batch(model, training=False)
+    with torch.no_grad():
+        (expected,) = model(**copy.deepcopy(batch), mode="predict")
+        (result,) = tester(**batch, mode="predict")
+        logits, _ = tester(**copy.deepcopy(batch), mode="tensor")
+        torch.testing.assert_close(logits, model(**copy.deepcopy(batch), mode="tensor")[0])
+    assert not tester.teacher.built
+    for t in range(len(result)):
+        got, want = result[t].pred_track_instances, expected[t].pred_track_instances
+        torch.testing.assert_close(got.bboxes, want.bboxes)
+        assert got.instances_id.tolist() == want.instances_id.tolist()
+    # training still needs the teacher: the first step builds it and fails on the file
+    tester.train()
+    with pytest.raises(Exception, match="no_such_clip"):
+        tester(**_batch(tester, training=True), mode="loss")

@@ -35,7 +35,7 @@ def register_vsd_modules() -> None:
     import mmdistillmot.models.losses.dcsd_loss  # noqa: F401
     import mmdistillmot.models.mot.motrv2  # noqa: F401
     import mmdistillmot.models.mot.vsd  # noqa: F401
-    import mmdistillmot.models.necks.dswr  # noqa: F401
+    import mmdistillmot.models.mot.vsd.dswr  # noqa: F401
     import mmdistillmot.models.teachers.clip_teacher  # noqa: F401
     import mmdistillmot.models.trackers.motr_tracker  # noqa: F401
 

@@ -3,17 +3,22 @@
 Identity is what makes a tracking loss different from a detection loss:
 
 1. A carried track query keeps the ground-truth object it was assigned in an earlier frame (by
-   object id). If that object is absent from this frame, the query's target is background.
-2. Only the new queries (detect and proposal queries, id -1) are matched, by the Hungarian
-   algorithm, and only to the objects that no carried track already follows. Costs: focal class
-   cost x2, L1 of normalised ``(cx, cy, w, h)`` x5, -GIoU x2 (mmdet's ``HungarianAssigner``).
-   A new query matched in the last decoder layer inherits the object's id for later frames.
+   object id). If that object is absent from this frame, the query's target is background, it
+   keeps its id, and it takes part in no matching (MOTR's "track-disappear case").
+2. Only the queries without an id (detect and proposal queries, and carried queries whose id
+   QIM took away) are matched, by the Hungarian algorithm, and only to the objects that no
+   carried track already follows. Costs: focal class cost x2, L1 of normalised
+   ``(cx, cy, w, h)`` x5, -GIoU x2 (mmdet's ``HungarianAssigner``). A query matched in the last
+   decoder layer inherits the object's id for later frames.
 3. Losses per decoder layer (the last one plain, the others ``d{i}.``-prefixed auxiliary
    terms; each auxiliary layer re-matches its new queries as DETR does, carried tracks keep
    their object): sigmoid focal loss (alpha 0.25, gamma 2) over all queries, L1 and GIoU on the
    matched ones, and L1 and GIoU of the denoising queries against the boxes they were made
    from (``dn_`` terms). Every term is a sum divided by the number of ground-truth boxes in the
    whole clip, so the model sums frame losses without further normalisation.
+4. The IoU of each matched query's last-layer box with its object is recorded for QIM; a query
+   with no match this frame keeps the IoU it had (as MOTR's ``track_instances.iou``), so a
+   well-placed track whose object is briefly absent keeps its id.
 """
 
 from __future__ import annotations
@@ -97,23 +102,28 @@ class ClipMatcher(BaseModule):
         carried_gt: Tensor,
         gt_boxes: Tensor,
         gt_labels: Tensor,
+        obj_ids: Tensor | None = None,
     ) -> Tensor:
-        """Hungarian-match the new queries to the objects no carried query follows.
+        """Hungarian-match the queries without an id to the objects no carried query follows.
 
         Args:
             logits (Tensor): ``[N, K]`` class logits of all queries (one decoder layer).
             boxes (Tensor): ``[N, 4]`` normalised ``(cx, cy, w, h)`` predictions.
-            carried_gt (Tensor): ``[N]`` result of :meth:`match_carried`; queries with an id
-                are not matched here and their objects are excluded.
+            carried_gt (Tensor): ``[N]`` result of :meth:`match_carried`; the objects it names
+                are excluded.
             gt_boxes (Tensor): ``[M, 4]`` normalised ``(cx, cy, w, h)`` ground truth.
             gt_labels (Tensor): ``[M]`` class labels.
+            obj_ids (Tensor, optional): ``[N]`` object ids of the queries; only those with -1
+                are matched here (a carried query whose object is absent keeps its id and
+                stays unmatched). None: the queries with ``carried_gt < 0`` are matched.
 
         Returns:
             Tensor: ``[N]`` long; for every query its ground-truth index: the carried match, or
-            the Hungarian match for a new query, -1 if unmatched.
+            the Hungarian match for a query without an id, -1 if unmatched.
         """
         matched = carried_gt.clone()
-        new_queries = torch.nonzero(carried_gt < 0).squeeze(1)
+        free_queries = obj_ids < 0 if obj_ids is not None else carried_gt < 0
+        new_queries = torch.nonzero(free_queries).squeeze(1)
         claimed = torch.zeros(gt_boxes.size(0), dtype=torch.bool, device=gt_boxes.device)
         claimed[carried_gt[carried_gt >= 0]] = True
         free_gt = torch.nonzero(~claimed).squeeze(1)
@@ -205,12 +215,14 @@ class ClipMatcher(BaseModule):
             gt_labels (Tensor): ``[M]`` labels.
             gt_ids (Tensor): ``[M]`` object (instance) ids, unique within the frame.
             num_gt_clip (float | Tensor): Ground-truth boxes in the whole clip (>= 1).
-            denoise_boxes (Tensor, optional): ``[L, M, 4]`` predictions of the denoising
-                queries, made from ``gt_boxes`` in order.
+            denoise_boxes (Tensor, optional): ``[L', M, 4]`` predictions of the denoising
+                queries, made from ``gt_boxes`` in order, for the first ``L' <= L`` decoder
+                layers (layers past ``L'`` get no ``dn_`` terms).
 
         Returns:
             tuple[dict[str, Tensor], InstanceData]: The frame's losses, and ``tracks`` (a new
-            object) with ``obj_ids``, ``matched_gt`` and ``iou`` set from the last layer.
+            object) with ``obj_ids``, ``matched_gt`` and ``iou`` set from the last layer
+            (``iou`` kept from the input where a query is unmatched).
         """
         num_layers = layer_logits.size(0)
         carried_gt = self.match_carried(tracks.obj_ids, gt_ids)
@@ -218,14 +230,19 @@ class ClipMatcher(BaseModule):
         last_matched = carried_gt
         for layer in range(num_layers):
             matched = self.match_new(
-                layer_logits[layer], layer_boxes[layer], carried_gt, gt_boxes, gt_labels
+                layer_logits[layer],
+                layer_boxes[layer],
+                carried_gt,
+                gt_boxes,
+                gt_labels,
+                obj_ids=tracks.obj_ids,
             )
             prefix = "" if layer == num_layers - 1 else f"d{layer}."
             layer_losses = self.layer_losses(
                 layer_logits[layer], layer_boxes[layer], matched, gt_boxes, gt_labels, num_gt_clip
             )
             losses.update({prefix + key: value for key, value in layer_losses.items()})
-            if denoise_boxes is not None:
+            if denoise_boxes is not None and layer < denoise_boxes.size(0):
                 dn_losses = self.box_losses(denoise_boxes[layer], gt_boxes, num_gt_clip)
                 losses.update({f"{prefix}dn_{key}": value for key, value in dn_losses.items()})
             last_matched = matched
@@ -234,7 +251,7 @@ class ClipMatcher(BaseModule):
         pos = last_matched >= 0
         obj_ids = tracks.obj_ids.clone()
         obj_ids[pos] = gt_ids[last_matched[pos]]
-        iou = torch.zeros_like(tracks.iou)
+        iou = tracks.iou.clone()  # unmatched queries keep theirs (MOTR's track_instances.iou)
         if pos.any():
             iou[pos] = bbox_overlaps(
                 bbox_cxcywh_to_xyxy(layer_boxes[-1][pos].detach()),

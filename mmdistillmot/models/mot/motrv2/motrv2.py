@@ -12,13 +12,22 @@ One frame (``forward_frame``):
    cannot attend to.
 3. ``MOTRDecoder``: positional query recomputed from the boxes at every layer, iterative box
    refinement; a class head and a box head per layer.
-4. Hook: the last layer's real query features ``[B, N, C]`` may be rewritten by an optional
-   ``query_refiner`` before the last heads and before they are carried to the next frame.
+4. Hook: an optional ``query_refiner`` rewrites the real queries' features ``[B, N, C]``,
+   either the content vectors going into the decoder (``query_refiner_position='pre_decoder'``,
+   the default: VSD-MOT's Fig. 2 and 4, the semantic features reach self- and cross-attention)
+   or the last decoder layer's output (``'post_decoder'``: before the last heads and before it
+   is carried to the next frame).
 
 Training runs a whole clip in one forward, frame after frame: ``ClipMatcher`` assigns targets
 (carried tracks keep their object) and computes losses; ``QIMv2`` selects and updates the
-queries carried into the next frame. Inference runs the same per frame, with ``MOTRTracker``
-giving and taking identities.
+queries carried into the next frame (not after the clip's last frame, whose carried queries
+nothing would use). Inference runs the same per frame, with ``MOTRTracker`` giving and taking
+identities.
+
+Proposals are what makes MOTRv2 more than MOTR: ``loss`` and ``predict`` refuse frames that
+carry none (no ``LoadDetDBProposals`` in the pipeline, or ``det_proposals`` missing from
+``PackTrackInputs``' ``meta_keys``) unless ``allow_no_proposals=True``. A frame whose det-db
+entry is empty is fine: it has an empty ``det_proposals``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -46,12 +56,16 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from mmdistillmot.models.distillers.raw_frames import recover_raw_frames
 from mmdistillmot.models.mot.motrv2.box_sine_embedding import box_sine_embedding
 from mmdistillmot.models.mot.motrv2.motr_decoder import MOTRDecoder
 from mmdistillmot.models.mot.motrv2.query_denoising import QueryDenoiser
 from mmdistillmot.models.mot.motrv2.track_queries import make_track_queries
 
-__all__ = ["MOTRv2", "MOTRFrameOutput"]
+__all__ = ["MOTRv2", "MOTRFrameOutput", "REFINER_POSITIONS"]
+
+#: Where the query refiner runs: on the decoder's input queries or on its last layer's output.
+REFINER_POSITIONS = ("pre_decoder", "post_decoder")
 
 
 @dataclass
@@ -61,11 +75,16 @@ class MOTRFrameOutput:
     Attributes:
         cls_logits (Tensor): ``[L, N, K]`` class logits of the ``N`` real queries per layer.
         boxes (Tensor): ``[L, N, 4]`` normalised ``(cx, cy, w, h)`` boxes per layer.
-        denoise_boxes (Tensor | None): ``[L, M, 4]`` boxes of the denoising queries, or None.
+        denoise_boxes (Tensor | None): ``[L', M, 4]`` boxes of the denoising queries for the
+            layers whose box loss they enter: all ``L``, or the first ``L - 1`` with a
+            post-decoder refiner (the last box head then sees refined real queries only); None
+            without denoising queries.
+        decoder_queries (Tensor): ``[B, N, C]`` content vectors of the real queries as they
+            entered the decoder (the refiner's output with a pre-decoder refiner).
         query_feats (Tensor): ``[B, N, C]`` last decoder layer output of the real queries, as
-            the decoder produced it (before the query refiner).
+            the decoder produced it (before a post-decoder refiner).
         refined_query_feats (Tensor): ``[B, N, C]`` the features the last heads and QIM used
-            (the refiner's output, or ``query_feats`` when there is no refiner).
+            (a post-decoder refiner's output, else ``query_feats``).
         tracks (InstanceData): Records of the ``N`` real queries (new ones first, then the
             carried tracks) with ``scores``, ``pred_boxes`` and ``output_embed`` filled in.
         extra_losses (dict[str, Tensor]): Losses returned by the query refiner, if any.
@@ -74,6 +93,7 @@ class MOTRFrameOutput:
     cls_logits: Tensor
     boxes: Tensor
     denoise_boxes: Tensor | None
+    decoder_queries: Tensor
     query_feats: Tensor
     refined_query_feats: Tensor
     tracks: InstanceData
@@ -111,9 +131,22 @@ class MOTRv2(BaseMOTModel):
             0.05.
         query_refiner (dict, optional): A module ``refiner(query_feats=[B, N, C],
             frame=[B, 3, H, W]) -> [B, N, C]`` or ``-> ([B, N, C], dict of losses)`` applied to
-            the last decoder layer's real queries (``frame`` is the RGB input in 0..255 before
-            normalisation, padded). Refiner losses are averaged over the frames of a clip and
-            returned with their own keys. Defaults to None (no refiner).
+            the real queries (``frame`` is the input in 0..255 before normalisation, padded, in
+            the refiner's ``channel_order`` attribute, RGB when it has none). Its dict entries
+            are averaged over the frames of a clip and returned with their own keys (entries
+            without ``loss`` in the key are logged, not optimised). Defaults to None.
+        query_refiner_position (str): ``'pre_decoder'``: the refiner rewrites the content
+            vectors of the real queries going into the decoder (VSD-MOT's Fig. 2 / 4; the
+            denoising queries stay as they are). ``'post_decoder'``: it rewrites the last
+            decoder layer's output, which the last class and box heads and QIM then use; that
+            layer's box head then gets no denoising loss (it would otherwise train on refined
+            real and unrefined denoising features). Defaults to ``'pre_decoder'``.
+        allow_no_proposals (bool): Let ``loss`` / ``predict`` run on frames without detector
+            proposals (plain MOTR). Defaults to False: such a frame raises, naming the missing
+            ``LoadDetDBProposals``.
+        input_channel_order (str): Channel order of the frames the pipeline loaded (mmcv's
+            ``LoadImageFromFile``: ``'bgr'``); with the preprocessor's flags it gives the
+            order of the raw frame handed to the refiner. Defaults to ``'bgr'``.
         data_preprocessor (dict, optional): ``TrackDataPreprocessor`` config.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -133,10 +166,22 @@ class MOTRv2(BaseMOTModel):
         num_feature_levels: int = 4,
         query_denoise: float = 0.05,
         query_refiner: dict | None = None,
+        query_refiner_position: Literal["pre_decoder", "post_decoder"] = "pre_decoder",
+        allow_no_proposals: bool = False,
+        input_channel_order: Literal["bgr", "rgb"] = "bgr",
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if query_refiner_position not in REFINER_POSITIONS:
+            raise ValueError(
+                f"query_refiner_position must be one of {REFINER_POSITIONS}, got "
+                f"{query_refiner_position!r}"
+            )
+        if input_channel_order not in ("bgr", "rgb"):
+            raise ValueError(
+                f"input_channel_order must be 'bgr' or 'rgb', got {input_channel_order!r}"
+            )
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck)
         self.positional_encoding = SinePositionalEncoding(**positional_encoding)
@@ -165,6 +210,9 @@ class MOTRv2(BaseMOTModel):
         self.criterion = MODELS.build(criterion)
         self.tracker = MODELS.build(tracker)
         self.query_refiner = MODELS.build(query_refiner) if query_refiner is not None else None
+        self.query_refiner_position = query_refiner_position
+        self.allow_no_proposals = allow_no_proposals
+        self.input_channel_order: Literal["bgr", "rgb"] = input_channel_order
 
     # ------------------------------------------------------------------ initialisation
     def init_weights(self) -> None:
@@ -322,22 +370,39 @@ class MOTRv2(BaseMOTModel):
         boxes = bbox_xyxy_to_cxcywh(boxes / scale).clamp(0.0, 1.0)
         return boxes, gt.labels.long().to(boxes.device), gt.instances_ids.long().to(boxes.device)
 
-    def raw_frame(self, img: Tensor) -> Tensor:
-        """Undo the preprocessor's normalisation.
+    def raw_frame(self, img: Tensor, channel_order: Literal["bgr", "rgb"] = "rgb") -> Tensor:
+        """Undo the preprocessor's normalisation and channel flip (``recover_raw_frames``).
 
         Args:
             img (Tensor): ``[B, 3, H, W]`` normalised frame.
+            channel_order (str): Channel order wanted. Defaults to ``'rgb'``.
 
         Returns:
-            Tensor: ``[B, 3, H, W]`` in the preprocessor's channel order (RGB with
-            ``bgr_to_rgb=True``), 0..255.
+            Tensor: ``[B, 3, H, W]`` on the 0..255 scale in ``channel_order``, no autograd.
         """
-        preprocessor = self.data_preprocessor
-        if getattr(preprocessor, "_enable_normalize", False):
-            mean = preprocessor.mean.view(1, -1, 1, 1)
-            std = preprocessor.std.view(1, -1, 1, 1)
-            return img * std + mean
-        return img
+        return recover_raw_frames(
+            img, self.data_preprocessor, self.input_channel_order, channel_order
+        )
+
+    def check_proposals(self, data_sample: DetDataSample) -> None:
+        """Refuse a frame without detector proposals unless ``allow_no_proposals``.
+
+        Args:
+            data_sample (DetDataSample): A frame as the pipeline packed it.
+
+        Raises:
+            ValueError: If the frame has neither a ``proposals`` field nor ``det_proposals``
+                in its metainfo and ``allow_no_proposals`` is False.
+        """
+        if self.allow_no_proposals or "proposals" in data_sample:
+            return
+        if "det_proposals" in data_sample.metainfo:
+            return
+        raise ValueError(
+            f"MOTRv2: frame {data_sample.metainfo.get('img_path', '?')} has no detector "
+            "proposals: add LoadDetDBProposals to the pipeline (and 'det_proposals' to "
+            "PackTrackInputs' meta_keys), or set allow_no_proposals=True to run as plain MOTR"
+        )
 
     # ------------------------------------------------------------------ one frame
     def forward_frame(
@@ -368,7 +433,14 @@ class MOTRv2(BaseMOTModel):
         if prev_tracks is not None and len(prev_tracks) > 0:
             tracks = InstanceData.cat([tracks, prev_tracks])
         num_real = len(tracks)
-        content, ref_boxes, attn_mask = tracks.content, tracks.ref_boxes, None
+        refiner_at = self.query_refiner_position if self.query_refiner is not None else None
+        content = tracks.content
+        extra_losses: dict[str, Tensor] = {}
+        if refiner_at == "pre_decoder":
+            refined_content, extra_losses = self.refine_queries(content[None], img)
+            content = refined_content[0]
+        decoder_queries = content[None]
+        ref_boxes, attn_mask = tracks.ref_boxes, None
         num_dn = 0
         if self.denoiser is not None and denoise_gt is not None and denoise_gt.numel() > 0:
             dn_content, dn_boxes = self.denoiser(denoise_gt)
@@ -392,10 +464,11 @@ class MOTRv2(BaseMOTModel):
         real_hidden = hidden[:, :, :num_real]
         real_boxes = boxes[:, 0, :num_real]
         query_feats = real_hidden[-1]
-        refined, extra_losses = self.refine_queries(query_feats, img)
+        refined = query_feats
         layer_feats = list(real_hidden.unbind(0))
         layer_boxes = list(real_boxes.unbind(0))
-        if refined is not query_feats:
+        if refiner_at == "post_decoder":
+            refined, extra_losses = self.refine_queries(query_feats, img)
             layer_feats[-1] = refined
             last_ref = refs_in[-1, :, :num_real]
             delta = self.reg_branches[-1](refined)
@@ -404,7 +477,12 @@ class MOTRv2(BaseMOTModel):
             [branch(feat)[0] for branch, feat in zip(self.cls_branches, layer_feats)]
         )
         box_preds = torch.stack(layer_boxes)
-        denoise_boxes = boxes[:, 0, num_real:] if num_dn else None
+        denoise_boxes = None
+        if num_dn:
+            # A post-decoder refiner changes the real queries of the last layer only: its box
+            # head is trained on them alone, not also on the unrefined denoising features.
+            dn_layers = boxes.size(0) - 1 if refiner_at == "post_decoder" else boxes.size(0)
+            denoise_boxes = boxes[:dn_layers, 0, num_real:]
 
         tracks = tracks.clone()
         tracks.scores = cls_logits[-1].sigmoid().max(dim=-1).values.detach()
@@ -414,6 +492,7 @@ class MOTRv2(BaseMOTModel):
             cls_logits=cls_logits,
             boxes=box_preds,
             denoise_boxes=denoise_boxes,
+            decoder_queries=decoder_queries,
             query_feats=query_feats,
             refined_query_feats=refined,
             tracks=tracks,
@@ -424,8 +503,10 @@ class MOTRv2(BaseMOTModel):
         """Apply the optional query refiner (the hook for VSD's student and DSWR).
 
         Args:
-            query_feats (Tensor): ``[B, N, C]`` last decoder layer output of the real queries.
-            img (Tensor): ``[B, 3, H, W]`` normalised frame (the refiner gets it denormalised).
+            query_feats (Tensor): ``[B, N, C]`` the real queries: their content going into the
+                decoder (pre-decoder refiner) or the last decoder layer's output (post-decoder).
+            img (Tensor): ``[B, 3, H, W]`` normalised frame (the refiner gets it denormalised,
+                in its ``channel_order``).
 
         Returns:
             tuple[Tensor, dict[str, Tensor]]: Refined ``[B, N, C]`` features (the input object
@@ -436,7 +517,10 @@ class MOTRv2(BaseMOTModel):
         """
         if self.query_refiner is None:
             return query_feats, {}
-        out = self.query_refiner(query_feats=query_feats, frame=self.raw_frame(img))
+        order: Literal["bgr", "rgb"] = (
+            "bgr" if getattr(self.query_refiner, "channel_order", "rgb") == "bgr" else "rgb"
+        )
+        out = self.query_refiner(query_feats=query_feats, frame=self.raw_frame(img, order))
         refined, losses = (out[0], dict(out[1])) if isinstance(out, tuple) else (out, {})
         if refined.shape != query_feats.shape:
             raise ValueError(
@@ -458,12 +542,17 @@ class MOTRv2(BaseMOTModel):
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (last decoder layer),
             ``d{i}.*`` auxiliary layers, ``dn_*`` denoising terms, each summed over the clip's
-            frames and divided by its number of GT boxes, plus any refiner losses (averaged over
+            frames and divided by its number of GT boxes, plus any refiner entries (averaged over
             frames).
+
+        Raises:
+            ValueError: If a frame has no proposals (see :meth:`check_proposals`).
         """
         self._check_batch(inputs, data_samples)
         clip = data_samples[0]
         frames = [clip[t] for t in range(len(clip))]
+        for frame in frames:
+            self.check_proposals(frame)
         gts = [self.frame_gt(frame) for frame in frames]
         num_gt = inputs.new_tensor(float(sum(len(gt[0]) for gt in gts)))
         num_gt = reduce_mean(num_gt).clamp(min=1.0).item()
@@ -486,7 +575,8 @@ class MOTRv2(BaseMOTModel):
                 losses[key] = losses[key] + value
             for key, value in out.extra_losses.items():
                 losses[key] = losses[key] + value / len(frames)
-            tracks = self.qim(matched_tracks, training=True)
+            if t < len(frames) - 1:  # after the last frame nothing would use the carried queries
+                tracks = self.qim(matched_tracks, training=True)
         return dict(losses)
 
     # ------------------------------------------------------------------ inference
@@ -509,11 +599,15 @@ class MOTRv2(BaseMOTModel):
         Returns:
             list[TrackDataSample]: The input sample, each frame with ``pred_track_instances``
             (``bboxes [n, 4]`` xyxy, ``scores [n]``, ``labels [n]``, ``instances_id [n]``).
+
+        Raises:
+            ValueError: If a frame has no proposals (see :meth:`check_proposals`).
         """
         self._check_batch(inputs, data_samples)
         clip = data_samples[0]
         for t in range(len(clip)):
             frame = clip[t]
+            self.check_proposals(frame)
             if frame.metainfo.get("frame_id", t) == 0:
                 self.tracker.reset()
             out = self.forward_frame(inputs[:, t], frame, self.tracker.carried)

@@ -1,10 +1,16 @@
 """QIMv2: which queries survive into the next frame, and how they are updated.
 
-Selection. At inference a query survives when it carries a track id (the runtime tracker gives
-one at score >= 0.5 and takes it away after a long run of low scores) or scores above
-``score_thr``. In training it survives only when the ClipMatcher assigned it an object and its
-box overlaps that object's ground truth with IoU > ``train_iou_thr`` (0.5), so badly localised
-tracks are not propagated; optionally a random fraction is dropped to simulate missed tracks.
+Selection, the same rule in training and at inference (MOTRv2's ``_select_active_tracks``): a
+query survives when it carries an object / track id or scores above ``score_thr`` (0.5). At
+inference the runtime tracker gives an id at score >= 0.5 and takes it away after a long run of
+low scores. In training the id is the ClipMatcher's object; a survivor whose box overlaps that
+object's ground truth with IoU <= ``train_iou_thr`` (0.5) keeps its query but loses the id
+(``obj_ids = -1``), so the next frame's Hungarian matching may assign it again. Consequences, as
+in MOTRv2: confident false positives are carried (and learn to be background), badly placed
+tracks are re-matched instead of dropped, and a track whose object left the frame keeps its id
+while its last IoU (the ClipMatcher keeps it from the frame it was matched in) is above 0.5.
+Optionally a random fraction of the survivors is dropped in training to simulate missed tracks
+(``random_drop``, off as in MOTRv2).
 
 Update. Confident tracks (score > ``score_thr``) take their predicted box as the next reference
 box, and their content query is rewritten from the decoder output: self-attention among the
@@ -36,10 +42,10 @@ class QIMv2(BaseModule):
         num_heads (int): Heads of the self-attention. Defaults to 8.
         feedforward_channels (int): Hidden width of both FFNs. Defaults to 1024.
         dropout (float): Dropout in attention and FFNs (0 in MOTRv2). Defaults to 0.0.
-        score_thr (float): Score above which a track is updated (and kept at inference).
-            Defaults to 0.5.
-        train_iou_thr (float): In training, tracks whose IoU with their GT is not above this are
-            dropped. Defaults to 0.5.
+        score_thr (float): Score above which a track is kept (with or without an id) and
+            updated. Defaults to 0.5.
+        train_iou_thr (float): In training, kept tracks whose IoU with their GT is not above
+            this lose their object id (-1: re-matched in the next frame). Defaults to 0.5.
         random_drop (float): In training, probability of dropping each surviving track.
             Defaults to 0.0 (off).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -76,18 +82,34 @@ class QIMv2(BaseModule):
 
         Args:
             tracks (InstanceData): Records of this frame (fields of ``track_queries``).
-            training (bool): Training rule (matched and IoU > ``train_iou_thr``) or inference
-                rule (has an id or score > ``score_thr``).
+            training (bool): Also apply ``random_drop`` (when set) to the survivors.
 
         Returns:
-            Tensor: Boolean ``[N]``.
+            Tensor: Boolean ``[N]``: has an id (``obj_ids >= 0``) or ``scores > score_thr``.
         """
-        if training:
-            keep = (tracks.obj_ids >= 0) & (tracks.iou > self.train_iou_thr)
-            if self.random_drop > 0:
-                keep &= torch.rand(keep.shape, device=keep.device) >= self.random_drop
-            return keep
-        return (tracks.obj_ids >= 0) | (tracks.scores > self.score_thr)
+        keep = (tracks.obj_ids >= 0) | (tracks.scores > self.score_thr)
+        if training and self.random_drop > 0:
+            keep &= torch.rand(keep.shape, device=keep.device) >= self.random_drop
+        return keep
+
+    def select(self, tracks: InstanceData, training: bool) -> InstanceData:
+        """The surviving records; in training, the badly placed ones lose their object id.
+
+        Args:
+            tracks (InstanceData): Records of this frame (with ``iou`` from the ClipMatcher in
+                training).
+            training (bool): Training (ids of survivors with ``iou <= train_iou_thr`` become -1)
+                or inference (ids untouched).
+
+        Returns:
+            InstanceData: The survivors (a new object; the input is not modified).
+        """
+        kept = tracks[self.keep_mask(tracks, training)]
+        if training and len(kept) > 0:
+            kept.obj_ids = torch.where(
+                kept.iou > self.train_iou_thr, kept.obj_ids, torch.full_like(kept.obj_ids, -1)
+            )
+        return kept
 
     def update(self, tracks: InstanceData) -> InstanceData:
         """Move confident tracks to their predicted box and rewrite their content.
@@ -121,9 +143,10 @@ class QIMv2(BaseModule):
 
         Args:
             tracks (InstanceData): All records of the current frame.
-            training (bool): Which selection rule to use.
+            training (bool): Training (random drop, ids taken from badly placed tracks) or
+                inference.
 
         Returns:
             InstanceData: The track queries for the next frame.
         """
-        return self.update(tracks[self.keep_mask(tracks, training)])
+        return self.update(self.select(tracks, training))

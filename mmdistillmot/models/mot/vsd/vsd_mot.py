@@ -18,25 +18,96 @@ Built on the distillation core (:class:`~mmdistillmot.models.distillers.FeatureD
 Checkpoints hold the MOTRv2 student only (student + DSWR included, teacher never; the
 teacher projection and the loss weights of DCSD are kept aside for resuming), see
 :mod:`~mmdistillmot.models.distillers.student_checkpoint`.
+
+The teacher is built when it is first needed, i.e. at the first training step
+(:class:`DeferredTeacher`): testing, tracking or benchmarking a VSD-MOT checkpoint
+(``tools/test.py``, ``robustness_sweep.py``) never builds the 38 M-parameter CLIP tower and
+needs no CLIP weight file. Training still fails at its first step if the file is missing.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptMultiConfig
+from torch import nn
 
 from mmdistillmot.models.distillers.feature_distiller import FeatureDistiller
 from mmdistillmot.models.mot.vsd.frame_tap_recorder import FrameTapRecorder
 
-__all__ = ["VSDMOT"]
+__all__ = ["DeferredTeacher", "VSDMOT"]
 
 #: Name of the distillation loss (logged as ``distill.loss_dcsd``) and of the student tap.
 LOSS_NAME = "dcsd"
 TAP_NAME = "semantic"
+
+
+def _config_channel_order(cfg: Mapping[str, Any]) -> Literal["bgr", "rgb"]:
+    """``channel_order`` of a teacher config, or its class's default when the config omits it."""
+    order = cfg.get("channel_order")
+    if order is None:
+        teacher_type = cfg.get("type")
+        cls = MODELS.get(teacher_type) if isinstance(teacher_type, str) else teacher_type
+        param = inspect.signature(cls).parameters.get("channel_order") if cls else None
+        order = param.default if param is not None else "rgb"
+    return "bgr" if order == "bgr" else "rgb"
+
+
+class DeferredTeacher(nn.Module):
+    """A teacher built from its config at its first call (training), never at test time.
+
+    Stands where the distiller keeps its teacher: :class:`FeatureDistiller` builds, freezes
+    and taps the object it is given, and only ``loss`` calls it. Before the first call it
+    holds no parameters; the call builds the configured teacher (reading its weight file),
+    freezes it, moves it to the input's device and delegates from then on.
+
+    Args:
+        teacher: Config of the real teacher (e.g. ``CLIPTeacher``).
+    """
+
+    def __init__(self, teacher: ConfigType) -> None:
+        super().__init__()
+        self.teacher_cfg = copy.deepcopy(teacher)
+        #: Channel order of the frames the teacher wants (read by the distiller).
+        self.channel_order: Literal["bgr", "rgb"] = _config_channel_order(self.teacher_cfg)
+        self.module: nn.Module | None = None
+
+    @property
+    def built(self) -> bool:
+        """Whether the real teacher exists yet."""
+        return self.module is not None
+
+    def build(self, device: torch.device | str | None = None) -> nn.Module:
+        """Build (once), freeze and return the real teacher.
+
+        Args:
+            device: Where to put it (default: CPU).
+
+        Returns:
+            The teacher module, frozen and in eval mode.
+        """
+        if self.module is None:
+            module = MODELS.build(copy.deepcopy(self.teacher_cfg))
+            module.requires_grad_(False)
+            module.train(False)
+            self.module = module.to(device) if device is not None else module
+        return self.module
+
+    def forward(self, frames: torch.Tensor) -> Any:
+        """The real teacher's output on raw frames (built on the first call).
+
+        Args:
+            frames: ``[N, 3, H, W]`` raw frames, 0-255, in :attr:`channel_order`.
+
+        Returns:
+            What the teacher returns (CLIP: ``[N, D]``).
+        """
+        return self.build(frames.device)(frames)
 
 
 @MODELS.register_module()
@@ -50,6 +121,8 @@ class VSDMOT(FeatureDistiller):
         alpha: Weight of the distillation loss (equation 15), in [0, 1].
         semantic_module: Dotted path of the student submodule whose output is ``S``.
         input_channel_order: Channel order of the frames the data pipeline loaded.
+        defer_teacher: Build the teacher at the first training step (True, so that testing
+            needs neither the teacher nor its weight file) or at construction (False).
         init_cfg: Initialisation config.
     """
 
@@ -61,9 +134,12 @@ class VSDMOT(FeatureDistiller):
         alpha: float = 0.5,
         semantic_module: str = "query_refiner.student",
         input_channel_order: Literal["bgr", "rgb"] = "bgr",
+        defer_teacher: bool = True,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         taps = {TAP_NAME: semantic_module}
+        if defer_teacher:
+            teacher = dict(type=DeferredTeacher, teacher=teacher)
         super().__init__(
             student=student,
             teacher=teacher,

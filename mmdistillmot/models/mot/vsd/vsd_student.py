@@ -11,8 +11,10 @@ Choices where the paper gives no number:
 * ``hidden_dim=128``, ``ffn_dim=512`` (4 x hidden), 8 heads, post-norm layers (PyTorch's
   ``nn.TransformerEncoderLayer`` defaults otherwise, ReLU, dropout 0.1). With ``Residual`` a
   ``Linear(256, 256)`` (the "residual connection layer" of equation 3) this student has
-  726,528 parameters, which matches the paper's Table VIII: 41.9 M -> 42.6 M (+0.7 M) for
-  the student. A 256-d hidden size with a 2048 FFN (PyTorch's default) would add 4.1 M.
+  726,528 parameters: the +0.7 M that the paper's Table VIII adds for the student. (Our
+  totals are 41.93 M for MOTRv2 and 42.66 M with the student and DSWR; the table prints
+  41.9 M and 42.6 M, so only the difference is compared.) A 256-d hidden size with a 2048 FFN
+  (PyTorch's default) would add 4.1 M.
 * The encoder has no positional encoding: the queries are a set (detect, proposal and track
   queries in no spatial order), and the paper names none.
 """

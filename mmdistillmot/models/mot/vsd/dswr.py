@@ -5,9 +5,15 @@ Three stages per frame:
 1. *Frame quality* ``Q`` in [0, 1] from the grayscale frame: clarity (Laplacian variance),
    noise level (high-frequency analysis) and contrast (standard deviation), each normalised
    to [0, 1] and combined.
-2. *Weight*: ``w = sigmoid(W * Q + b)`` with learnable scalars ``W``, ``b`` (equation 13),
-   initialised with ``W < 0`` so that lower quality gives a higher semantic weight.
+2. *Weight*: ``w = sigmoid(W * Q + b)`` with learnable scalars ``W``, ``b`` (equation 13).
+   The paper says the semantic weight rises as the quality falls, i.e. ``W < 0``. By default
+   (``weight_param='negative'``) that is built in: ``W = -softplus(v)`` with ``v`` the learned
+   parameter, so ``W`` stays negative however training moves it; ``weight_param='free'``
+   learns ``W`` itself (the paper's equation as written, where ``W`` may change sign).
 3. *Fusion*: ``F = w * F_semantic + (1 - w) * F_query`` (equation 14).
+
+DSWR fuses a frame's query vectors; it lives with the VSD-MOT modules (it was a "neck" before,
+the registry name ``DSWR`` is unchanged).
 
 The paper names the three measurements but not their formulas, normalisation or combination.
 Choices made here, all on the 0-255 grey scale of the *raw* frame (BT.601 luma):
@@ -40,8 +46,9 @@ Choices made here, all on the 0-255 grey scale of the *raw* frame (BT.601 luma):
   frame could raise the Laplacian term more than it lowers the noise term. ``combine=
   'arithmetic'`` is available.
 * **Initialisation** ``W = -4``, ``b = 2``: ``w = 0.5`` at ``Q = 0.5``, 0.88 at ``Q = 0``,
-  0.12 at ``Q = 1``. ``W`` and ``b`` are learnable as in the paper (nothing stops ``W`` from
-  changing sign in training).
+  0.12 at ``Q = 1``. With the negative parametrisation ``v = log(exp(4) - 1)``, so that
+  ``W = -softplus(v) = -4``. ``W`` and ``b`` are learnable as in the paper; ``W`` is logged
+  during training (``vsd_dswr_W`` in the refiner's log values).
 
 ``Q`` is a measurement of the input: it is computed without autograd; only ``W`` and ``b``
 (and the two feature streams) receive gradients. Padding added by a data preprocessor counts
@@ -50,6 +57,7 @@ as image content (MOTRv2 trains one clip per GPU with ``pad_size_divisor=1``: no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -58,7 +66,7 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import nn
 
-__all__ = ["DSWR", "LAPLACIAN_KERNEL", "IMMERKAER_KERNEL"]
+__all__ = ["DSWR", "LAPLACIAN_KERNEL", "IMMERKAER_KERNEL", "WEIGHT_PARAMS"]
 
 #: 4-neighbour Laplacian (OpenCV ``Laplacian(ksize=1)``); squared weights sum to 20.
 LAPLACIAN_KERNEL = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
@@ -68,6 +76,13 @@ IMMERKAER_KERNEL = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 _LUMA_RGB = (0.299, 0.587, 0.114)
 #: median |N(0, 1)| (the MAD of a standard normal).
 _MAD_NORMAL = 0.6744897501960817
+#: Parametrisations of ``W`` (equation 13): ``-softplus(v)`` (always negative) or ``W`` itself.
+WEIGHT_PARAMS = ("negative", "free")
+
+
+def _inverse_softplus(value: float) -> float:
+    """``v`` with ``softplus(v) = value`` (``value > 0``), in float64."""
+    return value + math.log(-math.expm1(-value))
 
 
 @MODELS.register_module()
@@ -84,8 +99,12 @@ class DSWR(nn.Module):
         contrast_scale: Half-point ``k_t`` of the contrast score (grey levels).
         metric_weights: Weights of (clarity, noise, contrast) in the combination.
         combine: ``'geometric'`` (weighted geometric mean) or ``'arithmetic'``.
-        init_weight: Initial ``W`` (negative: lower quality, higher semantic weight).
+        init_weight: Initial ``W`` (negative: lower quality, higher semantic weight; must be
+            negative with ``weight_param='negative'``).
         init_bias: Initial ``b``.
+        weight_param: ``'negative'``: ``W = -softplus(v)`` with the parameter ``v``
+            (``weight_raw``), so ``W < 0`` always. ``'free'``: ``W`` is the parameter
+            (``weight``) and may change sign in training.
     """
 
     luma: torch.Tensor  # [1, 3, 1, 1] luma weights in channel_order (a buffer)
@@ -103,6 +122,7 @@ class DSWR(nn.Module):
         combine: Literal["geometric", "arithmetic"] = "geometric",
         init_weight: float = -4.0,
         init_bias: float = 2.0,
+        weight_param: Literal["negative", "free"] = "negative",
     ) -> None:
         super().__init__()
         if channel_order not in ("rgb", "bgr"):
@@ -116,6 +136,14 @@ class DSWR(nn.Module):
             raise ValueError(
                 f"DSWR: metric_weights needs 3 non-negative values, got {metric_weights}."
             )
+        if weight_param not in WEIGHT_PARAMS:
+            raise ValueError(
+                f"DSWR: weight_param must be one of {WEIGHT_PARAMS}, got {weight_param!r}."
+            )
+        if weight_param == "negative" and not init_weight < 0:
+            raise ValueError(
+                f"DSWR: weight_param='negative' needs init_weight < 0, got {init_weight}."
+            )
         if analysis_short_side is not None and analysis_short_side < 8:
             raise ValueError(f"DSWR: analysis_short_side too small: {analysis_short_side}.")
         self.channel_order = channel_order
@@ -125,7 +153,12 @@ class DSWR(nn.Module):
         self.contrast_scale = float(contrast_scale)
         self.metric_weights = tuple(w / sum(weights) for w in weights)
         self.combine = combine
-        self.weight = nn.Parameter(torch.tensor(float(init_weight)))  # W of eq. 13
+        self.weight_param = weight_param
+        if weight_param == "negative":  # W = -softplus(v) of eq. 13
+            raw = _inverse_softplus(-float(init_weight))
+            self.weight_raw = nn.Parameter(torch.tensor(raw, dtype=torch.float32))
+        else:  # W of eq. 13
+            self.weight = nn.Parameter(torch.tensor(float(init_weight)))
         self.bias = nn.Parameter(torch.tensor(float(init_bias)))  # b of eq. 13
         luma = _LUMA_RGB if channel_order == "rgb" else _LUMA_RGB[::-1]
         # configuration, not weights: kept out of checkpoints
@@ -216,6 +249,16 @@ class DSWR(nn.Module):
         return quality.clamp(0.0, 1.0)
 
     # ------------------------------------------------------------------ stage 2: weight
+    def slope(self) -> torch.Tensor:
+        """``W`` of equation 13 (a scalar tensor with autograd).
+
+        Returns:
+            ``-softplus(weight_raw)`` (``weight_param='negative'``) or ``weight`` (``'free'``).
+        """
+        if self.weight_param == "negative":
+            return -F.softplus(self.weight_raw)
+        return self.weight
+
     def semantic_weight(self, quality: torch.Tensor) -> torch.Tensor:
         """Equation 13: ``w = sigmoid(W * Q + b)``.
 
@@ -225,7 +268,7 @@ class DSWR(nn.Module):
         Returns:
             ``[B]`` semantic weights in (0, 1).
         """
-        return torch.sigmoid(self.weight * quality + self.bias)
+        return torch.sigmoid(self.slope() * quality + self.bias)
 
     # ------------------------------------------------------------------ stage 3: fusion
     @staticmethod
@@ -248,16 +291,27 @@ class DSWR(nn.Module):
         return w * semantic + (1.0 - w) * query
 
     def forward(
-        self, semantic: torch.Tensor, query: torch.Tensor, frame: torch.Tensor
-    ) -> torch.Tensor:
-        """Fuse by the frame's quality.
+        self,
+        semantic: torch.Tensor,
+        query: torch.Tensor,
+        frame: torch.Tensor,
+        return_details: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Fuse by the frame's quality (stages 1-3).
 
         Args:
             semantic: ``[B, N, C]`` semantic features.
             query: ``[B, N, C]`` query vectors.
             frame: ``[B, 3, H, W]`` raw frame, 0-255, in ``channel_order``.
+            return_details: Also return ``quality`` ``[B]``, ``weight`` ``[B]`` (the semantic
+                weights) and ``slope`` (``W``, a scalar).
 
         Returns:
-            ``[B, N, C]`` fused features.
+            ``[B, N, C]`` fused features, or ``(fused, details)`` with ``return_details``.
         """
-        return self.fuse(semantic, query, self.semantic_weight(self.frame_quality(frame)))
+        quality = self.frame_quality(frame)
+        weight = self.semantic_weight(quality)
+        fused = self.fuse(semantic, query, weight)
+        if not return_details:
+            return fused
+        return fused, {"quality": quality, "weight": weight, "slope": self.slope()}

@@ -4,6 +4,12 @@ Hooks: every test marked ``assets`` passes the asset guard (``assets_testing``) 
 and every test marked ``slow`` gets ``SLOW_TIMEOUT_S`` instead of the ``timeout`` of
 ``pyproject.toml`` unless it sets its own ``@pytest.mark.timeout`` or the run sets one
 (``--timeout``, ``PYTEST_TIMEOUT``).
+
+CPU only: the suite's expected values are CPU results (bytes of teacher stores, exact resumes,
+gloo process groups, metrics equal to a reference run), so CUDA is hidden from the tests and
+from every process they start, even on a machine with a GPU: ``CUDA_VISIBLE_DEVICES`` is
+emptied here, before torch initialises CUDA and before mmengine picks its device (once, when it
+is imported). The GPU check is ``tools/analysis/gpu_smoke.py``, outside the suite.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from assets_testing import require_asset
+os.environ["CUDA_VISIBLE_DEVICES"] = ""  # see the module docstring: the suite runs on the CPU
+
+import pytest  # noqa: E402
+from assets_testing import require_asset  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Per-test limit of ``slow`` tests (setup + call + teardown). The shortened demo, the slowest,

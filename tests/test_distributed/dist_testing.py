@@ -37,11 +37,14 @@ def launch(cmd: list[str], timeout: float = 600.0) -> subprocess.CompletedProces
     """Run ``cmd`` from the repository root with one thread per process; fail loudly.
 
     ``PYTHON`` tells the launch scripts which interpreter to use (this one, the venv's);
-    ``PORT`` (torchrun scripts) and ``MASTER_PORT`` (slurm) get a free port.
+    ``PORT`` (torchrun scripts) and ``MASTER_PORT`` (slurm) get a free port. CUDA is hidden
+    (``CUDA_VISIBLE_DEVICES=""``): these tests mean the CPU processes on gloo, which the tools
+    start only without CUDA; on a machine with GPUs they would go to nccl instead.
     """
     port = str(free_port())
     env = {
         **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
         "PYTHON": sys.executable,
         "OMP_NUM_THREADS": "1",
         "PORT": port,

@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # uv from PATH, else a private copy in .tools/ (plain pip here would pick a CPU torch wheel).
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTHON_VERSION ?= 3.11
-REQS := requirements/build.txt requirements/runtime.txt requirements/tests.txt requirements/optional.txt setup.py
+REQS := requirements/build.txt requirements/runtime.txt requirements/tests.txt \
+  requirements/deploy.txt requirements/optional.txt setup.py
 STAMP := $(VENV)/.mmdistillmot-installed
 PYTEST_ARGS ?=
 # OpenMP threads that spin while waiting make torch many times slower on a busy small machine
@@ -39,7 +40,7 @@ $(STAMP): $(REQS) | $(UV)
 	  else echo ">> mmcv 2.1.0 wheel built earlier on this machine: $$dir"; fi; \
 	  $(UV) pip install --python $(PY) "$$dir"/mmcv-2.1.0-*.whl; }
 	$(UV) pip install --python $(PY) -r requirements/build.txt -r requirements/runtime.txt \
-	  -r requirements/tests.txt
+	  -r requirements/tests.txt -r requirements/deploy.txt
 	$(UV) pip install --python $(PY) --no-deps -r requirements/optional.txt
 	$(UV) pip install --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) -c "import mmcv.ops, mmdet, mmdistillmot; print('mmdistillmot', mmdistillmot.__version__, 'ready')"

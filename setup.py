@@ -33,6 +33,7 @@ setup(
     extras_require={
         "tests": read_requirements("tests"),
         "optional": read_requirements("optional"),
+        "deploy": read_requirements("deploy"),
     },
     zip_safe=False,
 )

@@ -1,4 +1,4 @@
-"""Model converters: real pretrained weights in other layouts -> this repo's models, strictly."""
+"""Model converters: real pretrained weights in other layouts (ONNX too) -> models, strictly."""
 
 from mmdistillmot.models.model_converters.deformable_detr_motrv2 import (
     COCO_PERSON_ROW,
@@ -27,6 +27,24 @@ from mmdistillmot.models.model_converters.packaged_weights import (
     find_packaged_mobilenetv2,
     locate_packaged_file,
 )
+from mmdistillmot.models.model_converters.yolox_onnx import (
+    ConvertedYOLOX,
+    ConvSlot,
+    OnnxConv,
+    OnnxConvGraph,
+    YOLOXConversion,
+    YOLOXOnnxConversionError,
+    compare_with_onnxruntime,
+    convert_yolox_convs,
+    convert_yolox_onnx_file,
+    letterbox_bgr,
+    module_conv_slots,
+    onnxruntime_outputs,
+    read_onnx_convs,
+    yolox_conv_slots,
+    yolox_onnx_layout,
+    yolox_raw_outputs,
+)
 
 __all__ = [
     "COCO_PERSON_ROW",
@@ -50,4 +68,20 @@ __all__ = [
     "PackagedWeightsError",
     "find_packaged_mobilenetv2",
     "locate_packaged_file",
+    "ConvertedYOLOX",
+    "ConvSlot",
+    "OnnxConv",
+    "OnnxConvGraph",
+    "YOLOXConversion",
+    "YOLOXOnnxConversionError",
+    "compare_with_onnxruntime",
+    "convert_yolox_convs",
+    "convert_yolox_onnx_file",
+    "letterbox_bgr",
+    "module_conv_slots",
+    "onnxruntime_outputs",
+    "read_onnx_convs",
+    "yolox_conv_slots",
+    "yolox_onnx_layout",
+    "yolox_raw_outputs",
 ]

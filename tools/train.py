@@ -20,11 +20,19 @@ import argparse
 import datetime
 import os.path as osp
 import subprocess
+from typing import Any
 
 import torch
 import torch.distributed as torch_dist
-from mmdet.registry import MODEL_WRAPPERS
+from mmdet.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 from mmengine.config import Config, DictAction
+from mmengine.device import (
+    is_cuda_available,
+    is_mlu_available,
+    is_musa_available,
+    is_npu_available,
+)
+from mmengine.optim import AmpOptimWrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
@@ -87,12 +95,15 @@ def build_config(args: argparse.Namespace) -> Config:
             cfg.optim_wrapper.type = "AmpOptimWrapper"
             cfg.optim_wrapper.loss_scale = "dynamic"
     if args.auto_scale_lr:
-        if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
+        # absent, None (a config removing its base's) or without base_batch_size
+        scale = cfg.get("auto_scale_lr", None)
+        if not isinstance(scale, dict) or "base_batch_size" not in scale:
             raise KeyError(
                 f"{args.config}: --auto-scale-lr needs `auto_scale_lr = dict(enable=False, "
                 "base_batch_size=N)` in the config (N = the batch the learning rate was set for)."
             )
         cfg.auto_scale_lr.enable = True
+    check_amp_device(cfg, from_flag=args.amp)
     if args.resume == "auto":
         cfg.resume = True
         cfg.load_from = None
@@ -101,6 +112,59 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.load_from = args.resume
     check_config_types(cfg, args.config)
     return cfg
+
+
+def _amp_wrappers(optim_wrapper: object) -> list[str]:
+    """Names of the ``AmpOptimWrapper`` (or subclass) entries of an ``optim_wrapper`` config.
+
+    The entry itself, or, for several optimizers (``MultiOptimWrapperConstructor``), each of
+    its per-module entries. A type is a registered name (scoped or not) or a class; a name the
+    registry does not know is left to the Runner to refuse.
+    """
+    if not isinstance(optim_wrapper, dict):
+        return []
+    entries = [optim_wrapper] if "type" in optim_wrapper else list(optim_wrapper.values())
+    found = []
+    for entry in entries:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        cls = OPTIM_WRAPPERS.get(kind) if isinstance(kind, str) else kind
+        if isinstance(cls, type) and issubclass(cls, AmpOptimWrapper):
+            found.append(cls.__name__)
+    return found
+
+
+def check_amp_device(cfg: Config, from_flag: bool = False) -> None:
+    """Refuse mixed precision where mmengine's ``AmpOptimWrapper`` cannot run, in one line.
+
+    ``AmpOptimWrapper`` (what ``--amp`` selects) asserts a CUDA, NPU, MLU or MUSA device when it
+    is built, after the model and the data are, and stops with a bare ``AssertionError`` and its
+    traceback. It does not run on the CPU, in float16 or bfloat16 alike.
+
+    Args:
+        cfg: The full config (the type of ``cfg.optim_wrapper``, or of each of its per-module
+            wrappers, is read; subclasses of ``AmpOptimWrapper`` count).
+        from_flag: The wrapper comes from ``--amp`` (named in the message).
+
+    Raises:
+        RuntimeError: ``AmpOptimWrapper`` is configured and no such device is available.
+    """
+    amp = _amp_wrappers(cfg.get("optim_wrapper"))
+    if not amp:
+        return
+    if is_cuda_available() or is_npu_available() or is_mlu_available() or is_musa_available():
+        return
+    asked, remedy = (
+        ("--amp", "train without --amp")
+        if from_flag
+        else (
+            f"the config's {amp[0]}",
+            "set optim_wrapper.type='OptimWrapper' (without loss_scale / dtype)",
+        )
+    )
+    raise RuntimeError(
+        f"{asked}: mixed-precision training (mmengine's AmpOptimWrapper) needs a CUDA, NPU, MLU "
+        f"or MUSA device and none is available (it does not run on the CPU); {remedy}"
+    )
 
 
 #: Environment variables holding (rank, world size, local rank) under each launcher.
@@ -168,7 +232,9 @@ def setup_cpu_distributed(cfg: Config) -> str | None:
     dist_cfg = dict(cfg.get("env_cfg", {}).get("dist_cfg", {}))
     rank, world = _rank_env_from_launcher(cfg.launcher, dist_cfg.get("port"))
     timeout = dist_cfg.get("timeout")
-    kwargs = {} if timeout is None else {"timeout": datetime.timedelta(seconds=timeout)}
+    kwargs: dict[str, Any] = (
+        {} if timeout is None else {"timeout": datetime.timedelta(seconds=timeout)}
+    )
     torch_dist.init_process_group(backend="gloo", rank=rank, world_size=world, **kwargs)
 
     wrapper = cfg.get("model_wrapper_cfg", None)

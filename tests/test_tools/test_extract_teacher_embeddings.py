@@ -95,6 +95,35 @@ def store_bytes(out_dir: Path) -> dict[str, bytes]:
     return {name: (out_dir / name).read_bytes() for name in STORE_FILES}
 
 
+class _TeacherBuilt(Exception):
+    """Stops an extraction once its teacher's device is known."""
+
+
+def test_compared_runs_name_the_cpu_even_where_a_gpu_is_visible(
+    dataset: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stores are compared byte for byte with CPU runs: ``run`` must not follow the GPU.
+
+    With CUDA reported available, the tool's default device is ``cuda:LOCAL_RANK``; ``run``
+    (every store comparison here) and the torchrun test pass ``--device cpu``.
+    """
+    devices: list[torch.device] = []
+
+    def record_device(cfg, precision="fp32", seed=0, device="cpu"):
+        devices.append(torch.device(device))
+        raise _TeacherBuilt
+
+    monkeypatch.setattr(teacher_extraction.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(teacher_extraction, "build_teacher", record_device)
+    with pytest.raises(_TeacherBuilt):
+        run(dataset, tmp_path / "forced")
+    assert devices == [torch.device("cpu")]
+    # without --device the GPU would be taken (what forcing the CPU above guards against)
+    with pytest.raises(_TeacherBuilt):
+        main([dataset["config"], dataset["ann_file"], dataset["img_root"], str(tmp_path / "d")])
+    assert devices[-1] == torch.device("cuda:0")
+
+
 @pytest.fixture(scope="module")
 def single_run(dataset: dict) -> Path:
     out_dir = dataset["root"] / "single"

@@ -29,6 +29,12 @@ tracker's effective thresholds are printed once at start; a progress bar (frames
 stderr (line by line when stderr is not a terminal), and one line at the end gives the frames,
 the time, the number of tracks and where the files are.
 
+``--onnx OUT.onnx`` (from ``tools/deployment/export_onnx.py``) runs that graph with onnxruntime
+on each frame instead of the PyTorch network (no checkpoint); the config still gives the test
+pipeline, the preprocessor, the NMS settings (done in numpy) and the same tracker, so the result
+file is written the same way. Without onnxruntime it ends with one line naming
+``requirements/deploy.txt``.
+
 Errors (a missing input or weight file, a weight file that does not fit, a malformed file) end
 the tool with one line ``error: ...`` and exit status 1; ``--debug`` shows the traceback.
 """
@@ -58,6 +64,7 @@ from mmdistillmot.apis import (
     tracks_to_mot_rows,
 )
 from mmdistillmot.datasets.mot_files import make_mot_rows, write_mot_results
+from mmdistillmot.deployment.onnx_runner import OnnxVideoTracker
 from mmdistillmot.utils import add_debug_flag, cli_errors
 from mmdistillmot.utils.progress import progress_bar
 from mmdistillmot.visualization import VideoSink, draw_mot_rows
@@ -94,6 +101,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(a detection must score above it to be associated) and init_track_thr (at least this "
         "to start a track); the effective values are printed at start",
     )
+    parser.add_argument(
+        "--onnx",
+        help="run this ONNX export of the model (tools/deployment/export_onnx.py) with "
+        "onnxruntime instead of the PyTorch network; the config still gives the test pipeline, "
+        "the preprocessor, the head's test_cfg (NMS in numpy) and the tracker; no checkpoint",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--fps",
@@ -108,6 +121,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.out is None and args.txt is None:
         parser.error("give --out (a video or a folder to render), --txt (the result file), or both")
+    if args.onnx is not None and args.checkpoint is not None:
+        parser.error("--onnx replaces the network: give no checkpoint")
+    if args.onnx is not None and args.public_dets is not None:
+        parser.error("--onnx does not support --public-dets")
     if args.fps is not None and not args.fps > 0:
         parser.error(f"--fps must be positive, got {args.fps}")
     return args
@@ -156,7 +173,12 @@ def track(args: argparse.Namespace) -> int:
     )
     txt = args.txt or os.path.splitext(args.out.rstrip("/"))[0] + ".txt"
     check_outputs(args.out, txt, frames.path, args.public_dets)
-    tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
+    tracker: VideoTracker | OnnxVideoTracker
+    if args.onnx is not None:
+        tracker = OnnxVideoTracker(args.config, args.onnx, args.cfg_options)
+        print(f"network: {args.onnx} (onnxruntime, CPU)")
+    else:
+        tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
     fps = args.fps or frames.fps  # None: the tracker keeps its config's frame_rate
     source = "--fps" if args.fps else frames.fps_source
     if fps is None:
@@ -181,6 +203,7 @@ def track(args: argparse.Namespace) -> int:
                 tracks = tracker.track(image, frame_id, video_len, fps=fps)
             else:
                 dets = public.get(frame_id + 1, np.zeros((0, 5)))
+                assert isinstance(tracker, VideoTracker)  # --onnx refuses --public-dets
                 tracks = tracker.track_public(image, frame_id, video_len, dets, fps=fps)
             frame_rows = tracks_to_mot_rows(frame_id, tracks)  # ids from 1, as written
             rows.append(frame_rows)

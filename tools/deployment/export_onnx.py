@@ -1,0 +1,76 @@
+"""Export a one-stage TDT student (RetinaNet + RetinaEmbedHead) to ONNX for onnxruntime.
+
+The graph's input is one frame *after* the config's data preprocessor (BGR->RGB, mean/std,
+zero padding), of fixed shape [1, 3, H, W]; its outputs are every anchor's decoded box
+(``boxes`` [1, N, 4], input pixels), sigmoid ``scores`` [1, N, C] and unit-norm ``embeddings``
+[1, N, D]. NMS is not in the graph: the runner (``mmdistillmot.deployment.onnx_runner``) does
+the head's per-level top-k, score threshold, NMS and max_per_img in numpy, with the head's
+test_cfg (stored in the file's metadata). Only the detector is exported, never a teacher.
+
+Example:
+    python tools/deployment/export_onnx.py configs/tdt/tdt_mnetv2-fpn_embed_synthetic.py \
+        work_dirs/demo/student/epoch_8.pth work_dirs/demo/student.onnx
+    python tools/demo/track_video.py configs/tdt/tdt_mnetv2-fpn_embed_synthetic.py \
+        data/synthetic_mot/val/SYN-04 --onnx work_dirs/demo/student.onnx --txt out/syn04.txt
+
+Errors end the tool with one line ``error: ...`` and exit status 1 (``--debug``: traceback).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+import mmdistillmot  # noqa: F401  (registers components)
+from mmdistillmot.deployment.onnx_export import default_input_shape, export_onnx, load_student
+from mmdistillmot.utils import add_debug_flag, cli_errors
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="TDT config (detector with RetinaEmbedHead)")
+    parser.add_argument("checkpoint", help="student checkpoint")
+    parser.add_argument("out", help="ONNX file to write")
+    parser.add_argument(
+        "--shape",
+        nargs=2,
+        type=int,
+        metavar=("H", "W"),
+        help="fixed input height and width after resize and padding (default: the test "
+        "pipeline's Resize scale rounded up to the preprocessor's pad_size_divisor); frames "
+        "padded to less are zero-padded up to it, larger ones are refused",
+    )
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    add_debug_flag(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with cli_errors(args.debug):
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "onnx is not installed: pip install -r requirements/deploy.txt"
+            ) from None
+        model = load_student(args.config, args.checkpoint, args.cfg_options)
+        shape = tuple(args.shape) if args.shape else default_input_shape(model.cfg)
+        meta = export_onnx(model, args.out, (int(shape[0]), int(shape[1])), args.opset)
+        print(
+            f"exported {args.out}: input [1, 3, {shape[0]}, {shape[1]}] (preprocessed), "
+            f"{sum(meta['level_sizes'])} anchors, {meta['embed_dim']}-dim embeddings, "
+            "NMS in numpy (onnx_runner)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,3 +181,11 @@ def test_summary_statistics_are_numpys() -> None:
         assert got["median"] == float(np.median(values)), n
         assert got["mean"] == pytest.approx(float(np.mean(values)), rel=1e-12)
         assert (got["min"], got["max"]) == (min(values), max(values))
+
+
+@pytest.mark.parametrize("argv", [["--frames", "0"], ["--frames", "-1"], ["--warmup", "-1"]])
+def test_no_measured_frames_is_a_usage_error(argv: list[str]) -> None:
+    # --frames 0 divided by zero deep in the loop (IndexError traceback) before this check
+    with pytest.raises(SystemExit) as exit_info:
+        _load_tool().parse_args(argv)
+    assert exit_info.value.code == 2

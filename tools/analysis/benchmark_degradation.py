@@ -66,7 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep freed buffers in the process (as make_lq_dataset.py does) to save page faults",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.frames < 1 or args.warmup < 0:
+        parser.error(f"--frames must be >= 1 and --warmup >= 0 (got {args.frames}, {args.warmup})")
+    return args
 
 
 def synthetic_frame(width: int = 1920, height: int = 1080, seed: int = 0) -> np.ndarray:

@@ -42,7 +42,7 @@ CHANNEL_ORDERS = ("bgr", "rgb")
 
 @contextmanager
 def _timed(timings: dict[str, float] | None, name: str) -> Iterator[None]:
-    """Adds the wall time of the block to ``timings[name]`` (when ``timings`` is given)."""
+    """Adds the CPU time (process time, all threads) of the block to ``timings[name]``, if given."""
     if timings is None:
         yield
         return

@@ -170,7 +170,20 @@ def test_auto_scale_lr_scales_the_trained_lr_by_batch_over_base(
     assert Config.fromfile(str(config)).auto_scale_lr.enable is False  # the file is untouched
 
     # the whole tool, in this process: the Runner trains one iteration and logs its lr
-    train.main([str(config), "--work-dir", str(tmp_path / "scaled"), "--auto-scale-lr"])
+    # mmdet's runtime names its visualizer 'visualizer', a process-wide instance: an earlier
+    # test's Runner would receive this run's scalars in its own work dir. A name of our own
+    # gives this Runner a visualizer that writes under tmp_path.
+    own_visualizer = f"visualizer.name=auto_scale_lr_{tmp_path.name}"
+    train.main(
+        [
+            str(config),
+            "--work-dir",
+            str(tmp_path / "scaled"),
+            "--auto-scale-lr",
+            "--cfg-options",
+            own_visualizer,
+        ]
+    )
     (lr,) = _logged_lrs(tmp_path / "scaled")
     world_size = 1
     assert lr == pytest.approx(0.01 * world_size * batch_size / 4, rel=1e-9)  # 0.015

@@ -16,6 +16,7 @@ Both train like mmdet's ByteTrack: ``loss`` is the detector's loss on detection 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,14 @@ from mmdet.structures import DetDataSample, TrackSampleList
 from mmdet.structures.bbox import scale_boxes
 from mmdet.utils import OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmdistillmot.models.distillers.raw_frames import ChannelOrder, recover_raw_frames
 
 __all__ = ["TDT", "TwoStageTracker"]
+
+#: Layers with running statistics (BatchNorm, SyncBatchNorm) a frozen detector must not update.
+_NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
 def _single_video(inputs: Tensor, data_samples: TrackSampleList, name: str) -> int:
@@ -53,6 +57,13 @@ class TDT(BaseMOTModel):
             must carry ``pred_instances.embeddings`` [K, D] (RetinaNet + RetinaEmbedHead).
         tracker: Config of the tracker (``JDETracker``).
         data_preprocessor: Config of ``TrackDataPreprocessor``.
+        trainable: Train only the parameters whose name (``detector.bbox_head.embed_conv.weight``
+            ...) contains one of these strings, e.g. ``('embed',)`` to train the embedding
+            branch on a frozen detector (``tools/distill/adapt_to_footage.py
+            --freeze-detector``). The others get ``requires_grad=False`` when the model is
+            built (so DDP never waits for their gradients) and every BatchNorm
+            without a trainable parameter stays in eval mode, its running statistics fixed.
+            None (default): everything trains.
         init_cfg: Initialisation config.
     """
 
@@ -61,11 +72,34 @@ class TDT(BaseMOTModel):
         detector: dict,
         tracker: dict,
         data_preprocessor: OptConfigType = None,
+        trainable: Sequence[str] | None = None,
         init_cfg: OptMultiConfig = None,
     ) -> None:
         super().__init__(data_preprocessor, init_cfg)
         self.detector = MODELS.build(detector)
         self.tracker = MODELS.build(tracker)
+        self.trainable = tuple(trainable) if trainable is not None else None
+        if self.trainable is not None:
+            kept = 0
+            for name, param in self.named_parameters():
+                train = any(key in name for key in self.trainable)
+                param.requires_grad_(train)
+                kept += int(train)
+            if kept == 0:
+                raise ValueError(
+                    f"TDT.trainable={list(self.trainable)} matches no parameter name "
+                    f"(e.g. {next(n for n, _ in self.named_parameters())})"
+                )
+
+    def train(self, mode: bool = True) -> TDT:
+        """Set train / eval mode; with ``trainable``, frozen norm layers stay in eval mode."""
+        super().train(mode)
+        if mode and self.trainable is not None:
+            for module in self.modules():
+                frozen = all(not p.requires_grad for p in module.parameters(recurse=False))
+                if isinstance(module, _NORMS) and frozen:
+                    module.eval()
+        return self
 
     def loss(self, inputs: Tensor, data_samples: list[DetDataSample], **kwargs: Any) -> dict:
         """Detector losses (focal, box and, with RetinaEmbedHead, embedding) on a batch.

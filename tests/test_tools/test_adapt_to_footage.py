@@ -62,11 +62,12 @@ def test_adaptation_runs_end_to_end_on_unlabelled_frames(
 
     adapt = _load(REPO / "tools" / "distill" / "adapt_to_footage.py")
     work = tmp_path / "adapt"
+    osnet = assets_root / "weights" / "osnet_x0_25_msmt17.pth"
     argv = [
         str(frames), "--detector", str(YOLOX), str(detector),
         "--teacher", str(TEACHER),
-        "--teacher-options", f"teacher.weights={assets_root / 'weights' / 'osnet_x0_25_msmt17.pth'}",
-        "--student", str(STUDENT), "--load-from", "config", "--epochs", "1",
+        "--teacher-options", f"teacher.weights={osnet}",
+        "--student", str(STUDENT), "--epochs", "1",
         "--work-dir", str(work), "--no-video",
         "--student-options", "model.detector.backbone.init_cfg=None",
         "train_dataloader.num_workers=0", "train_dataloader.persistent_workers=False",

@@ -9,8 +9,9 @@ with a normal config, its whole output in ``WORK_DIR/logs/`` and a progress bar 
    fingerprinted store) -> ``WORK_DIR/teacher_store``;
 3. the one-stage student (``--student``: detector + embedding head, TDT) trained on 1 + 2
    (``tools/train.py`` with ``WORK_DIR/configs/student_footage.py``, written from the student
-   config by ``mmdistillmot.apis.footage_adaptation``), starting from ``--load-from`` (the
-   detector's weights by default), the detector fine-tuned on its own boxes or, with
+   config by ``mmdistillmot.apis.footage_adaptation``), initialised as the student config says
+   (``configs/tdt/tdt_yolox-nano_embed_footage.py``: the person row of the COCO YOLOX-Nano that
+   made the pseudo boxes) or from ``--load-from``, the detector fine-tuned on its own boxes or, with
    ``--freeze-detector``, frozen (only the embedding branch learns);
 4. the adapted student tracks every input (``track_video.py``) -> ``WORK_DIR/tracks/NAME.mp4``
    and ``NAME.txt`` (MOTChallenge rows).
@@ -73,8 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--load-from",
-        help="student's initial weights (default: the detector checkpoint; 'config': the "
-        "student config's own initialisation)",
+        help="student's initial weights (default: the student config's own initialisation, "
+        "e.g. the detector's weights through its init_cfg)",
     )
     parser.add_argument("--work-dir", required=True, help="folder of every step's output")
     parser.add_argument("--epochs", type=int, default=8, help="student epochs (default 8)")
@@ -192,7 +193,7 @@ def adapt(args: argparse.Namespace) -> int:
         layout.pseudo,
         layout.store,
         args.epochs,
-        load_from=None if args.load_from == "config" else (args.load_from or detector_ckpt),
+        load_from=args.load_from,
         freeze_detector=args.freeze_detector,
     )
     layout.config.parent.mkdir(parents=True, exist_ok=True)

@@ -189,15 +189,19 @@ def test_config_trains_one_iteration_and_tracks_one_frame(
     assert type(model.detector.neck).__name__ == configured.model.detector.neck.type
     assert head.stacked_convs == head_cfg.stacked_convs
     assert head.feat_channels == head_cfg.feat_channels
-    if "embed_dim" in head_cfg:
+    if head_cfg.type == "RetinaEmbedHead" and "embed_dim" in head_cfg:
         assert head.retina_embed.out_channels == head.num_base_priors * head_cfg.embed_dim
+    if head_cfg.type == "YOLOXEmbedHead":  # one embedder per level, one prior per position
+        assert [c.out_channels for c in head.multi_level_conv_embed] == [head_cfg.embed_dim] * len(
+            head.strides
+        )
 
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     runner.train()
     hub = runner.message_hub
     loss = hub.get_scalar("train/loss").current()
     assert math.isfinite(loss) and loss > 0
-    if head_cfg.type == "RetinaEmbedHead":
+    if head_cfg.type in ("RetinaEmbedHead", "YOLOXEmbedHead"):
         # the embedding branch was supervised by the (stored) teacher embeddings
         loss_embed = hub.get_scalar("train/loss_embed").current()
         assert math.isfinite(loss_embed) and loss_embed > 0
@@ -302,6 +306,8 @@ def test_anchor_ratios_are_the_papers_width_over_height() -> None:
         if "synthetic" in path.name:
             continue
         cfg = Config.fromfile(str(path))
+        if "anchor_generator" not in cfg.model.detector.bbox_head:
+            continue  # anchor-free (YOLOX): no aspect ratios
         generator = cfg.model.detector.bbox_head.anchor_generator
         assert sorted(1.0 / r for r in generator.ratios) == [0.25, 0.5, 1.0], path.name
         assert generator.scales_per_octave == 3 and generator.strides == [8, 16, 32, 64, 128]

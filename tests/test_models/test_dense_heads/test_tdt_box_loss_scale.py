@@ -21,7 +21,8 @@ import mmdistillmot  # noqa: F401  (registers RetinaEmbedHead)
 
 REPO = Path(__file__).resolve().parents[3]
 BASE_MODEL = REPO / "configs" / "_base_" / "models" / "tdt_retinanet_r34_fpn_embed.py"
-TDT_CONFIGS = sorted((REPO / "configs" / "tdt").glob("*.py"))
+#: The RetinaNet TDT configs (the YOLOX ones keep YOLOX's own losses and SimOTA assigner).
+TDT_CONFIGS = sorted(p for p in (REPO / "configs" / "tdt").glob("*.py") if "yolox" not in p.name)
 PAPER_LOSS_BBOX = dict(type="SmoothL1Loss", beta=0.1, loss_weight=1.25)
 
 

@@ -6,8 +6,9 @@ them (one-stage: the embedding of the most-overlapping detector candidate, IoU >
 without one left out; two-stage: the Re-ID network on the crop), then scored
 (``mmdistillmot/evaluation/embedding_identity.py``): cross-frame nearest-neighbour identity rate,
 mean same-id and different-id cosine. CHECKPOINT ``init`` builds the model from the config
-alone and loads the config's ``load_from`` (e.g. a student before its training: the detector's
-weights and a freshly initialised embedding head, seed ``--seed``).
+alone and initialises it as training would: the config's ``load_from``, else its ``init_cfg``
+(e.g. a student before its training: the detector's weights and a freshly initialised embedding
+head, seed ``--seed``).
 
 Example (before / after adapting to TUD-Campus, and the teacher on crops; docs/adapt_to_footage.md):
     python tools/analysis/embedding_identity.py ../shared/assets/tud_campus/TUD-Campus \
@@ -126,11 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for label, config, checkpoint, *pairs in args.model:
             torch.manual_seed(args.seed)
-            if checkpoint == "init":
+            fresh = checkpoint == "init"
+            if fresh:  # the config's load_from, else its init_cfg (e.g. Pretrained detector)
                 checkpoint = Config.fromfile(config).get("load_from")
-                if not checkpoint:
-                    raise KeyError(f"{config}: CHECKPOINT 'init' needs a load_from in the config")
             tracker = VideoTracker(config, checkpoint, args.device, _overrides(pairs))
+            if fresh and checkpoint is None:
+                tracker.model.init_weights()
+                tracker.model.eval()
             scores = identity_scores(*embed_ground_truth(tracker, source, gt, label))
             results[label] = dict(config=config, checkpoint=checkpoint, **scores.as_dict())
         print("| model | NN identity rate | same-id cos | diff-id cos | gap | boxes (of gt) |")

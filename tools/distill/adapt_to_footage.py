@@ -42,7 +42,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from mmdistillmot.utils.cli_errors import add_debug_flag, cli_errors
 
@@ -91,12 +91,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="student config overrides (train.py / track_video.py --cfg-options)",
+        help="student config overrides, written into WORK_DIR/configs/student_footage.py",
     )
     parser.add_argument("--no-video", action="store_true", help="step 4 writes the txt only")
     parser.add_argument("--overwrite", action="store_true", help="redo step 1 with new settings")
     add_debug_flag(parser)
     return parser.parse_args(argv)
+
+
+def _options(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` strings parsed as mmengine's ``--cfg-options`` parses them."""
+    parser = argparse.ArgumentParser(prog="--student-options")
+    parser.add_argument("options", nargs="*", action=DictAction)
+    return parser.parse_args(pairs).options or {}
 
 
 def _step(number: str, text: str) -> None:
@@ -196,6 +203,10 @@ def adapt(args: argparse.Namespace) -> int:
         load_from=args.load_from,
         freeze_detector=args.freeze_detector,
     )
+    if args.student_options:
+        # into the written config, so that every later tool (train, test, track, analysis)
+        # builds the same student from it
+        cfg.merge_from_dict(_options(args.student_options))
     layout.config.parent.mkdir(parents=True, exist_ok=True)
     cfg.dump(str(layout.config))
     print(f"  config: {layout.config}")
@@ -207,7 +218,6 @@ def adapt(args: argparse.Namespace) -> int:
             python, tool("tools", "train.py"), str(layout.config),
             "--work-dir", str(layout.student), "--resume",
         ]  # fmt: skip
-        command += ["--cfg-options", *args.student_options] if args.student_options else []
         _run(layout.logs / "3_student.log", command, "--desc", "iterations",
              "--epochs", str(args.epochs),
              "--result", "loss_embed", r"loss_embed: ([0-9.]+)")  # fmt: skip
@@ -225,7 +235,6 @@ def adapt(args: argparse.Namespace) -> int:
             python, tool("tools", "demo", "track_video.py"), str(layout.config), str(checkpoint),
             source, *out,
         ]  # fmt: skip
-        command += ["--cfg-options", *args.student_options] if args.student_options else []
         _run(layout.logs / f"4_track_{name}.log", command, "--desc", f"{name} frames",
              "--result", "", r"(tracked \d+ frames in .*)")  # fmt: skip
     print(f"\nadapted student: {checkpoint}\ntracks: {layout.tracks}/")

@@ -1,7 +1,11 @@
-"""``RetinaEmbedHead.predict_by_feat`` in numpy, for the ONNX graph's per-anchor outputs.
+"""The data-dependent end of the students' post-processing, in numpy, after the ONNX graph.
 
-The exported graph (:mod:`mmdistillmot.deployment.onnx_export`) stops before any data-dependent
-step; this module does them exactly as mmdet 3.3 does for one image:
+Two graph formats (:mod:`mmdistillmot.deployment.onnx_export`), told apart by the file's
+metadata (:attr:`OnnxGraphInfo.format`); :func:`postprocess` picks the right one.
+
+TDT (:data:`TDT_FORMAT`, RetinaNet + ``RetinaEmbedHead``): the graph stops before any
+data-dependent step, and :func:`postprocess_detections` does them exactly as mmdet 3.3's
+``predict_by_feat`` does for one image:
 
 1. per FPN level, the (anchor, class) pairs scoring above ``score_thr``, sorted by score, the
    first ``nms_pre`` kept (``filter_scores_and_topk``, including its ``[:min(nms_pre, K)]``);
@@ -10,6 +14,13 @@ step; this module does them exactly as mmdet 3.3 does for one image:
 4. boxes not wider and higher than ``min_bbox_size`` dropped (when it is ``>= 0``);
 5. per-class NMS (mmcv's ``nms``: greedy by descending score, IoU ``> iou_threshold``
    suppresses) and the first ``max_per_img`` kept.
+
+FairMOT (:data:`FAIRMOT_FORMAT`, ``FairMOTHead``): the graph already holds the heatmap's 3x3
+max-pool peak suppression and the top-``topk`` peaks (fixed-shape operations), decoded to boxes
+in input pixels with their labels and unit-norm embeddings; :func:`postprocess_centernet` does
+the rest of ``FairMOTHead.predict_by_feat``: the ``score_thr`` cut and the mapping back to
+original-image pixels (minus ``letterbox_offset``, divided by ``scale_factor``). Boxes are not
+clipped, as in the PyTorch head.
 """
 
 from __future__ import annotations
@@ -19,7 +30,30 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Detections", "OnnxGraphInfo", "nms", "postprocess_detections"]
+__all__ = [
+    "FAIRMOT_FORMAT",
+    "FAIRMOT_GRAPH_KEYS",
+    "FAIRMOT_OUTPUT_NAMES",
+    "TDT_FORMAT",
+    "TDT_OUTPUT_NAMES",
+    "Detections",
+    "OnnxGraphInfo",
+    "nms",
+    "postprocess",
+    "postprocess_centernet",
+    "postprocess_detections",
+]
+
+#: Metadata ``format`` of a TDT graph (per-anchor boxes, scores, embeddings; NMS in numpy).
+TDT_FORMAT = "tdt-retina-embed/1"
+#: Metadata ``format`` of a FairMOT graph (peak NMS and top-k in the graph).
+FAIRMOT_FORMAT = "fairmot-centernet/1"
+#: Outputs of a TDT graph, in order.
+TDT_OUTPUT_NAMES = ("boxes", "scores", "embeddings")
+#: Outputs of a FairMOT graph, in order.
+FAIRMOT_OUTPUT_NAMES = ("boxes", "scores", "labels", "embeddings")
+#: ``test_cfg`` keys a FairMOT graph fixes at export (the runner refuses other values).
+FAIRMOT_GRAPH_KEYS = ("topk", "local_maximum_kernel")
 
 
 @dataclass
@@ -28,11 +62,16 @@ class OnnxGraphInfo:
 
     Attributes:
         input_shape: ``(H, W)`` of the input.
-        level_sizes: Anchors per FPN level, in output order.
-        num_classes: Score columns.
+        level_sizes: TDT: anchors per FPN level, in output order; FairMOT: the cells of its
+            one stride-``stride`` map (``[H / s * W / s]``).
+        num_classes: Score columns (TDT) or heatmap channels (FairMOT).
         embed_dim: Embedding size ``D_s``.
-        test_cfg: The head's ``test_cfg`` at export (``score_thr``, ``nms_pre``, ``nms``,
-            ``max_per_img``, ``min_bbox_size``).
+        test_cfg: The head's ``test_cfg`` at export (TDT: ``score_thr``, ``nms_pre``, ``nms``,
+            ``max_per_img``, ``min_bbox_size``; FairMOT: ``topk``, ``score_thr``,
+            ``local_maximum_kernel``).
+        format: :data:`TDT_FORMAT` or :data:`FAIRMOT_FORMAT` (files without one are TDT's).
+        output_names: The graph's outputs, in order.
+        candidates: FairMOT: the peaks the graph outputs (``min(topk, cells)``).
     """
 
     input_shape: tuple[int, int]
@@ -40,17 +79,74 @@ class OnnxGraphInfo:
     num_classes: int
     embed_dim: int
     test_cfg: dict[str, Any]
+    format: str = TDT_FORMAT
+    output_names: tuple[str, ...] = TDT_OUTPUT_NAMES
+    candidates: int | None = None
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> OnnxGraphInfo:
-        """Read :meth:`OnnxDetectorGraph.metadata`'s dict."""
+        """Read the dict a graph's ``metadata()`` wrote (see ``onnx_export``).
+
+        Raises:
+            ValueError: An unknown ``format``.
+        """
         height, width = meta["input_shape"]
+        kind = str(meta.get("format", TDT_FORMAT))
+        defaults = {TDT_FORMAT: TDT_OUTPUT_NAMES, FAIRMOT_FORMAT: FAIRMOT_OUTPUT_NAMES}
+        if kind not in defaults:
+            raise ValueError(
+                f"unknown ONNX graph format {kind!r} (known: {', '.join(sorted(defaults))}); "
+                "export it again with tools/deployment/export_onnx.py"
+            )
         return cls(
             input_shape=(int(height), int(width)),
             level_sizes=[int(n) for n in meta["level_sizes"]],
             num_classes=int(meta["num_classes"]),
             embed_dim=int(meta["embed_dim"]),
             test_cfg=dict(meta["test_cfg"]),
+            format=kind,
+            output_names=tuple(meta.get("output_names", defaults[kind])),
+            candidates=None if meta.get("candidates") is None else int(meta["candidates"]),
+        )
+
+    def merged_test_cfg(self, test_cfg: dict[str, Any] | None) -> dict[str, Any]:
+        """The graph's ``test_cfg`` updated with a config's (e.g. after ``--cfg-options``).
+
+        Args:
+            test_cfg: The config's head ``test_cfg`` (None: the graph's as is).
+
+        Returns:
+            The merged dict.
+
+        Raises:
+            ValueError: FairMOT: the config changes a value fixed in the graph
+                (:data:`FAIRMOT_GRAPH_KEYS`).
+        """
+        merged = dict(self.test_cfg)
+        merged.update(test_cfg or {})
+        if self.format == FAIRMOT_FORMAT:
+            for key in FAIRMOT_GRAPH_KEYS:
+                if key in merged and merged[key] != self.test_cfg.get(key):
+                    raise ValueError(
+                        f"the config's test_cfg.{key}={merged[key]!r}, but the ONNX graph was "
+                        f"exported with {self.test_cfg.get(key)!r} (fixed in the graph): "
+                        "export it again with this config"
+                    )
+        return merged
+
+    def describe(self) -> str:
+        """One line: what the graph outputs and where the post-processing happens."""
+        height, width = self.input_shape
+        shape = f"input [1, 3, {height}, {width}] (preprocessed)"
+        if self.format == FAIRMOT_FORMAT:
+            return (
+                f"{shape}, FairMOT: {self.level_sizes[0]} heatmap cells, 3x3 peak NMS and "
+                f"top-{self.candidates} in the graph, {self.embed_dim}-dim embeddings; "
+                "score_thr and rescaling in numpy (onnx_postprocess)"
+            )
+        return (
+            f"{shape}, TDT: {sum(self.level_sizes)} anchors, {self.embed_dim}-dim embeddings, "
+            "NMS in numpy (onnx_postprocess)"
         )
 
 
@@ -182,3 +278,86 @@ def postprocess_detections(
         kept_boxes, kept_scores = kept_boxes[keep], kept_scores[keep]
         labels, kept_embeds = labels[keep], kept_embeds[keep]
     return Detections(kept_boxes, kept_scores, labels, kept_embeds)
+
+
+def postprocess_centernet(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    embeddings: np.ndarray,
+    test_cfg: dict[str, Any],
+    scale_factor: tuple[float, float] | None = None,
+    letterbox_offset: tuple[float, float] | None = None,
+) -> Detections:
+    """The end of ``FairMOTHead.predict_by_feat`` for one image, after the graph's top-k.
+
+    Args:
+        boxes: [K, 4] xyxy boxes of the top-k peaks, input pixels (the graph's ``boxes[0]``).
+        scores: [K] peak scores, descending.
+        labels: [K] heatmap channels.
+        embeddings: [K, D] unit-norm embeddings.
+        test_cfg: ``score_thr``: a peak must score above it.
+        scale_factor: ``(w_scale, h_scale)`` of the resize; given, boxes are returned in
+            original-image pixels (``rescale=True``), else in input pixels.
+        letterbox_offset: ``(dx, dy)`` left/top padding of ``Letterbox`` (0 when absent),
+            subtracted before the division when ``scale_factor`` is given.
+
+    Returns:
+        The detections, by descending score (not clipped, as the PyTorch head).
+    """
+    keep = scores > float(test_cfg.get("score_thr", 0.0))
+    kept: np.ndarray = boxes[keep].astype(np.float32)
+    if scale_factor is not None:  # as the PyTorch head: minus the padding, then / scale
+        dx, dy = letterbox_offset if letterbox_offset is not None else (0.0, 0.0)
+        shift = np.array([dx, dy, dx, dy], dtype=np.float32)
+        scale = np.array([scale_factor[0], scale_factor[1]] * 2, dtype=np.float32)
+        kept = np.divide(kept - shift, scale, dtype=np.float32)
+    return Detections(
+        kept,
+        scores[keep].astype(np.float32),
+        labels[keep].astype(np.int64),
+        embeddings[keep].astype(np.float32),
+    )
+
+
+def postprocess(
+    outputs: dict[str, np.ndarray],
+    info: OnnxGraphInfo,
+    img_shape: tuple[int, int],
+    scale_factor: tuple[float, float] | None = None,
+    letterbox_offset: tuple[float, float] | None = None,
+    test_cfg: dict[str, Any] | None = None,
+) -> Detections:
+    """One image's detections from a graph's outputs, whichever its format.
+
+    Args:
+        outputs: Output name -> the graph's output for the image (batch dimension removed).
+        info: The graph's metadata.
+        img_shape: ``(h, w)`` of the resized frame before padding (TDT clips to it).
+        scale_factor: ``(w_scale, h_scale)``; given, boxes in original-image pixels.
+        letterbox_offset: FairMOT: the ``Letterbox`` padding ``(dx, dy)``.
+        test_cfg: The head's ``test_cfg`` (None: the graph's).
+
+    Returns:
+        The detections, by descending score.
+    """
+    cfg = dict(info.test_cfg if test_cfg is None else test_cfg)
+    if info.format == FAIRMOT_FORMAT:
+        return postprocess_centernet(
+            outputs["boxes"],
+            outputs["scores"],
+            outputs["labels"],
+            outputs["embeddings"],
+            cfg,
+            scale_factor,
+            letterbox_offset,
+        )
+    return postprocess_detections(
+        outputs["boxes"],
+        outputs["scores"],
+        outputs["embeddings"],
+        info,
+        img_shape,
+        scale_factor,
+        cfg,
+    )

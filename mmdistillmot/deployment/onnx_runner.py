@@ -1,15 +1,21 @@
-"""Run an exported TDT student with onnxruntime and track with the config's ``JDETracker``.
+"""Run an exported student (TDT or FairMOT) with onnxruntime and track with its ``JDETracker``.
 
 :class:`OnnxDetector` is the network part: an onnxruntime session on the preprocessed frame
 (the graph's input is the data preprocessor's output, see
-:mod:`mmdistillmot.deployment.onnx_export`), then the head's post-processing in numpy
-(:func:`~mmdistillmot.deployment.onnx_postprocess.postprocess_detections`, NMS included).
+:mod:`mmdistillmot.deployment.onnx_export`), then the rest of the head's post-processing in
+numpy (:func:`~mmdistillmot.deployment.onnx_postprocess.postprocess`: TDT's top-k and NMS,
+FairMOT's score cut and letterbox rescaling).
 
 :class:`OnnxVideoTracker` replaces only the network of
-:class:`mmdistillmot.apis.video_tracking.VideoTracker`: the same config gives the test pipeline
-(same resize), the data preprocessor (same normalisation and padding, then zero padding up to the
-graph's fixed ``H x W``) and the tracker, which gets the same ``InstanceData`` fields as in
-``TDT.predict``: ``bboxes`` in original-image pixels, ``scores``, ``labels``, ``embeddings``.
+:class:`mmdistillmot.apis.video_tracking.VideoTracker`: the same config (a distillation config:
+its student's, :func:`~mmdistillmot.deployment.onnx_export.student_config`) gives the test
+pipeline (same resize or letterbox), the data preprocessor (same normalisation and padding,
+then padding with its ``pad_value`` up to the graph's fixed ``H x W``) and the tracker, which
+gets the same ``InstanceData`` fields as in ``TDT.predict`` / ``FairMOT.predict``: ``bboxes``
+in original-image pixels, ``scores``, ``labels``, ``embeddings``.
+
+:class:`FramePreparer` (pipeline + preprocessor for one decoded frame) is shared with the
+benchmark's PyTorch side (:mod:`mmdistillmot.deployment.benchmark`).
 """
 
 from __future__ import annotations
@@ -24,15 +30,25 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
+from torch import nn
 
-from mmdistillmot.deployment.onnx_export import METADATA_KEY, OUTPUT_NAMES
+from mmdistillmot.deployment.onnx_export import METADATA_KEY, student_config
 from mmdistillmot.deployment.onnx_postprocess import (
+    FAIRMOT_FORMAT,
+    TDT_FORMAT,
     Detections,
     OnnxGraphInfo,
-    postprocess_detections,
+    postprocess,
 )
 
-__all__ = ["OnnxDetector", "OnnxVideoTracker", "import_onnxruntime"]
+__all__ = [
+    "FramePreparer",
+    "OnnxDetector",
+    "OnnxVideoTracker",
+    "head_test_cfg",
+    "import_onnxruntime",
+    "model_family",
+]
 
 
 def import_onnxruntime() -> Any:
@@ -55,12 +71,23 @@ class OnnxDetector:
 
     Args:
         onnx_file: The file :func:`~mmdistillmot.deployment.onnx_export.export_onnx` wrote.
-        test_cfg: Overrides the ``test_cfg`` stored in the file (e.g. the config's).
+        test_cfg: Updates the ``test_cfg`` stored in the file (e.g. with the config's);
+            FairMOT refuses other values of what the graph fixed (``topk``, the kernel).
         num_threads: onnxruntime intra-op threads (0: its default).
+        pad_value: Value of the padding up to the graph's input size, in the preprocessed
+            (normalised) space: the data preprocessor's ``pad_value``.
+        spinning: Let onnxruntime's idle intra-op threads spin-wait (its default). False makes
+            them sleep, as ``OMP_WAIT_POLICY=PASSIVE`` does PyTorch's: the benchmark uses it,
+            so that neither engine takes the cores from the other between runs.
     """
 
     def __init__(
-        self, onnx_file: str | Path, test_cfg: dict | None = None, num_threads: int = 0
+        self,
+        onnx_file: str | Path,
+        test_cfg: dict | None = None,
+        num_threads: int = 0,
+        pad_value: float = 0.0,
+        spinning: bool = True,
     ) -> None:
         ort = import_onnxruntime()
         if not Path(onnx_file).is_file():
@@ -68,6 +95,8 @@ class OnnxDetector:
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
@@ -78,8 +107,9 @@ class OnnxDetector:
                 "tools/deployment/export_onnx.py"
             )
         self.info = OnnxGraphInfo.from_metadata(json.loads(meta[METADATA_KEY]))
-        self.test_cfg = dict(self.info.test_cfg if test_cfg is None else test_cfg)
+        self.test_cfg = self.info.merged_test_cfg(test_cfg)
         self.input_name = self.session.get_inputs()[0].name
+        self.pad_value = float(pad_value)
 
     def pad(self, inputs: np.ndarray) -> np.ndarray:
         """Zero-pad a preprocessed frame to the graph's input shape.
@@ -88,7 +118,7 @@ class OnnxDetector:
             inputs: [1, 3, h, w] (or [3, h, w]) normalised frame, ``h <= H`` and ``w <= W``.
 
         Returns:
-            [1, 3, H, W] float32.
+            [1, 3, H, W] float32 (the added pixels: :attr:`pad_value`).
 
         Raises:
             ValueError: The frame is larger than the graph's input.
@@ -103,29 +133,30 @@ class OnnxDetector:
             )
         if (h, w) == (height, width):
             return frame
-        padded = np.zeros((1, 3, height, width), dtype=np.float32)
+        padded = np.full((1, 3, height, width), self.pad_value, dtype=np.float32)
         padded[..., :h, :w] = frame
         return padded
 
-    def raw(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The graph's outputs for one frame.
+    def raw(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's outputs for one frame, by name, without the batch dimension.
 
         Args:
             inputs: [1, 3, h, w] preprocessed frame (padded here to ``H x W``).
 
         Returns:
-            ``boxes`` [N, 4], ``scores`` [N, C], ``embeddings`` [N, D].
+            TDT: ``boxes`` [N, 4], ``scores`` [N, C], ``embeddings`` [N, D]; FairMOT:
+            ``boxes`` [K, 4], ``scores`` [K], ``labels`` [K], ``embeddings`` [K, D].
         """
-        boxes, scores, embeddings = self.session.run(
-            list(OUTPUT_NAMES), {self.input_name: self.pad(inputs)}
-        )
-        return boxes[0], scores[0], embeddings[0]
+        names = list(self.info.output_names)
+        outputs = self.session.run(names, {self.input_name: self.pad(inputs)})
+        return {name: value[0] for name, value in zip(names, outputs)}
 
     def __call__(
         self,
         inputs: np.ndarray,
         img_shape: tuple[int, int],
         scale_factor: tuple[float, float] | None = None,
+        letterbox_offset: tuple[float, float] | None = None,
     ) -> Detections:
         """Detect on one preprocessed frame.
 
@@ -133,62 +164,77 @@ class OnnxDetector:
             inputs: [1, 3, h, w] preprocessed frame.
             img_shape: ``(h, w)`` of the resized frame before padding.
             scale_factor: ``(w_scale, h_scale)``; given, boxes in original-image pixels.
+            letterbox_offset: FairMOT: the letterbox's ``(dx, dy)`` padding (metainfo).
 
         Returns:
-            The post-processed detections (see :func:`postprocess_detections`).
+            The post-processed detections (see :func:`postprocess`).
         """
-        boxes, scores, embeddings = self.raw(inputs)
-        return postprocess_detections(
-            boxes, scores, embeddings, self.info, img_shape, scale_factor, self.test_cfg
+        return postprocess(
+            self.raw(inputs), self.info, img_shape, scale_factor, letterbox_offset, self.test_cfg
         )
 
 
-class OnnxVideoTracker:
-    """:class:`~mmdistillmot.apis.video_tracking.VideoTracker` with the network in onnxruntime.
+def model_family(model_cfg: Any) -> str:
+    """The graph format a tracking model config exports to, by its parts.
 
     Args:
-        config: The TDT config the graph was exported from (pipeline, preprocessor, tracker,
-            the head's ``test_cfg``).
-        onnx_file: The exported graph.
-        cfg_options: Config overrides (applied before anything is built).
-        num_threads: onnxruntime intra-op threads (0: its default).
+        model_cfg: ``cfg.model`` of a student config (not a distiller's: see
+            :func:`~mmdistillmot.deployment.onnx_export.student_config`).
+
+    Returns:
+        :data:`TDT_FORMAT` (``detector`` + ``tracker``) or :data:`FAIRMOT_FORMAT`
+        (``bbox_head`` + ``tracker``, no ``detector``).
+
+    Raises:
+        ValueError: Neither (e.g. a two-stage tracker, or no tracker).
+    """
+    if "tracker" in model_cfg and "detector" in model_cfg:
+        return TDT_FORMAT
+    if "tracker" in model_cfg and "bbox_head" in model_cfg:
+        return FAIRMOT_FORMAT
+    raise ValueError(
+        f"--onnx needs a one-stage config with a tracker (TDT: detector + tracker, FairMOT: "
+        f"bbox_head + tracker), got model type {model_cfg.get('type')!r}"
+    )
+
+
+def head_test_cfg(model_cfg: Any) -> dict | None:
+    """The head's ``test_cfg`` of a one-stage tracking config (None: the graph's).
+
+    Args:
+        model_cfg: ``cfg.model`` (TDT: ``detector.test_cfg``; FairMOT: ``bbox_head.test_cfg``).
+
+    Returns:
+        A plain dict, or None when the config sets none.
+    """
+    if model_family(model_cfg) == TDT_FORMAT:
+        test_cfg = model_cfg.detector.get("test_cfg")
+    else:
+        test_cfg = model_cfg.bbox_head.get("test_cfg")
+    if test_cfg is None:
+        return None
+    return test_cfg.to_dict() if hasattr(test_cfg, "to_dict") else dict(test_cfg)
+
+
+class FramePreparer:
+    """A config's test pipeline and a data preprocessor, for one decoded frame at a time.
+
+    Args:
+        cfg: The (student) config: its ``test_dataloader`` pipeline (file loaders dropped, see
+            :func:`~mmdistillmot.apis.video_tracking.frame_test_pipeline`).
+        data_preprocessor: The model's data preprocessor (or one built from the config).
     """
 
-    def __init__(
-        self,
-        config: str,
-        onnx_file: str | Path,
-        cfg_options: dict | None = None,
-        num_threads: int = 0,
-    ) -> None:
-        from mmdet.registry import MODELS
-
+    def __init__(self, cfg: Config, data_preprocessor: nn.Module) -> None:
         from mmdistillmot.apis.video_tracking import frame_test_pipeline
 
-        cfg = Config.fromfile(config)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-        init_default_scope(cfg.get("default_scope", "mmdet"))
-        if "tracker" not in cfg.model or "detector" not in cfg.model:
-            raise ValueError(f"{config}: --onnx needs a one-stage TDT config (detector + tracker)")
-        self.cfg = cfg
-        test_cfg = cfg.model.detector.get("test_cfg")
-        self.detector = OnnxDetector(
-            onnx_file, None if test_cfg is None else test_cfg.to_dict(), num_threads
-        )
         self.pipeline = frame_test_pipeline(cfg)
-        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
-        self.tracker = MODELS.build(cfg.model.tracker)
-        # what describe_thresholds reads off a model
-        self.model = SimpleNamespace(
-            detector=SimpleNamespace(bbox_head=SimpleNamespace(test_cfg=self.detector.test_cfg)),
-            tracker=self.tracker,
-        )
+        self.data_preprocessor = data_preprocessor
 
-    def preprocess(
+    def pack(
         self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None
-    ) -> tuple[np.ndarray, Any]:
-        """The config's pipeline and data preprocessor on one frame.
+    ) -> dict:
+        """The pipeline's collated batch of one frame (what ``model.test_step`` takes).
 
         Args:
             image: BGR frame [H0, W0, 3] uint8.
@@ -197,7 +243,7 @@ class OnnxVideoTracker:
             fps: The video's frame rate, put in the frame's metainfo.
 
         Returns:
-            The preprocessed frame [1, 3, h, w] (numpy) and its ``DetDataSample``.
+            ``default_collate`` of the packed frame.
         """
         from mmengine.dataset import default_collate
 
@@ -212,15 +258,94 @@ class OnnxVideoTracker:
         if fps is not None:
             for frame_sample in packed["data_samples"]:
                 frame_sample.set_metainfo(dict(fps=float(fps)))
+        return default_collate([packed])
+
+    def __call__(
+        self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """The pipeline and the data preprocessor on one frame (arguments: see :meth:`pack`).
+
+        Returns:
+            The preprocessed frame [1, 3, h, w] and its ``DetDataSample``.
+        """
         with torch.no_grad():
-            batch = self.data_preprocessor(default_collate([packed]), False)
-        return batch["inputs"][0, 0].numpy(), batch["data_samples"][0][0]
+            batch = self.data_preprocessor(self.pack(image, frame_id, video_len, fps), False)
+        return batch["inputs"][:, 0], batch["data_samples"][0][0]
+
+
+class OnnxVideoTracker:
+    """:class:`~mmdistillmot.apis.video_tracking.VideoTracker` with the network in onnxruntime.
+
+    Args:
+        config: The config the graph was exported from (pipeline, preprocessor, tracker, the
+            head's ``test_cfg``): TDT, FairMOT, or a distillation config around one (its
+            student's are used; the teacher is not built).
+        onnx_file: The exported graph.
+        cfg_options: Config overrides (applied before anything is built).
+        num_threads: onnxruntime intra-op threads (0: its default).
+        spinning: See :class:`OnnxDetector`.
+
+    Raises:
+        ValueError: The config is not a one-stage tracking config, or not of the graph's
+            family (a FairMOT graph with a TDT config, or the reverse).
+    """
+
+    def __init__(
+        self,
+        config: str,
+        onnx_file: str | Path,
+        cfg_options: dict | None = None,
+        num_threads: int = 0,
+        spinning: bool = True,
+    ) -> None:
+        from mmdet.registry import MODELS
+
+        cfg = Config.fromfile(config)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        cfg = student_config(cfg)
+        init_default_scope(cfg.get("default_scope", "mmdet"))
+        family = model_family(cfg.model)
+        self.cfg = cfg
+        self.data_preprocessor = MODELS.build(cfg.model.data_preprocessor)
+        self.detector = OnnxDetector(
+            onnx_file,
+            head_test_cfg(cfg.model),
+            num_threads,
+            pad_value=float(getattr(self.data_preprocessor, "pad_value", 0.0)),
+            spinning=spinning,
+        )
+        if self.detector.info.format != family:
+            raise ValueError(
+                f"{onnx_file} is a {self.detector.info.format} graph but {config} is a "
+                f"{family} config: give the config it was exported from"
+            )
+        self.preparer = FramePreparer(cfg, self.data_preprocessor)
+        self.pipeline = self.preparer.pipeline
+        self.tracker = MODELS.build(cfg.model.tracker)
+        # what describe_thresholds reads off a model (as the PyTorch model shows it: TDT's
+        # detector score_thr, FairMOT's tracker only)
+        self.model: Any = SimpleNamespace(tracker=self.tracker)
+        if family == TDT_FORMAT:
+            head = SimpleNamespace(test_cfg=self.detector.test_cfg)
+            self.model.detector = SimpleNamespace(bbox_head=head)
+
+    def preprocess(
+        self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None
+    ) -> tuple[np.ndarray, Any]:
+        """The config's pipeline and data preprocessor on one frame (see :class:`FramePreparer`).
+
+        Returns:
+            The preprocessed frame [3, h, w] (numpy) and its ``DetDataSample``.
+        """
+        inputs, sample = self.preparer(image, frame_id, video_len, fps)
+        return inputs[0].numpy(), sample
 
     def describe_thresholds(self, fps: float | None = None, public_dets: bool = False) -> str:
         """See :func:`mmdistillmot.apis.video_tracking.describe_thresholds`."""
         from mmdistillmot.apis.video_tracking import describe_thresholds
 
-        return describe_thresholds(self.model, fps, public_dets)  # type: ignore[arg-type]
+        return describe_thresholds(self.model, fps, public_dets)
 
     def detect(self, image: np.ndarray, frame_id: int, video_len: int, fps: float | None = None):
         """One frame's detections in original pixels and its ``DetDataSample``.
@@ -230,7 +355,13 @@ class OnnxVideoTracker:
         """
         inputs, sample = self.preprocess(image, frame_id, video_len, fps)
         meta = sample.metainfo
-        dets = self.detector(inputs, tuple(meta["img_shape"][:2]), tuple(meta["scale_factor"]))
+        offset = meta.get("letterbox_offset")
+        dets = self.detector(
+            inputs,
+            tuple(meta["img_shape"][:2]),
+            tuple(meta["scale_factor"]),
+            None if offset is None else tuple(offset),
+        )
         return dets, sample
 
     def track(

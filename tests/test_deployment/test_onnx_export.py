@@ -8,8 +8,6 @@ must match the PyTorch head's ``predict`` and give the same track rows through J
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from onnx_testing import (
+    TDT_CONFIG,
+    TDT_TINY,
+    assert_tracks_match,
+    cli_round_trip,
+    parse_options,
+)
 from torch import nn
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from mmdistillmot.apis.video_tracking import VideoTracker, tracks_to_mot_rows  # noqa: E402
-from mmdistillmot.datasets.mot_files import read_mot_file  # noqa: E402
+from mmdistillmot.apis.video_tracking import VideoTracker  # noqa: E402
 from mmdistillmot.deployment.onnx_export import (  # noqa: E402
     check_no_teacher,
     export_onnx,
@@ -31,42 +35,12 @@ from mmdistillmot.deployment.onnx_export import (  # noqa: E402
 )
 from mmdistillmot.deployment.onnx_runner import OnnxVideoTracker, import_onnxruntime  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "configs" / "tdt" / "tdt_r18_fpn_embed_synthetic.py")
-TINY = [
-    "test_dataloader.dataset.pipeline.0.transforms.1.scale=(160,96)",
-    "model.detector.backbone.base_channels=16",
-    "model.detector.neck.in_channels=[16,32,64,128]",
-    "model.detector.neck.out_channels=32",
-    "model.detector.bbox_head.in_channels=32",
-    "model.detector.bbox_head.feat_channels=32",
-    "model.detector.bbox_head.embed_feat_channels=32",
-    "model.detector.test_cfg.score_thr=0.0",
-    "model.detector.test_cfg.nms_pre=50",
-    "model.detector.test_cfg.max_per_img=20",
-    "model.tracker.obj_score_thr=0.3",
-    "model.tracker.init_track_thr=0.3",
-    "model.tracker.min_box_area=0",
-]
+CONFIG = TDT_CONFIG
+TINY = TDT_TINY
 
 
 def _options() -> dict:
-    from mmengine.config import DictAction
-
-    parsed: dict = {}
-    for item in TINY:
-        key, value = item.split("=", 1)
-        parsed[key] = DictAction._parse_iterable(value)
-    return parsed
-
-
-def _load_cli(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return parse_options(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -119,17 +93,7 @@ def test_tracks_match_pytorch(student: tuple[Path, Path]) -> None:
     checkpoint, onnx_file = student
     onnx_tracker = OnnxVideoTracker(CONFIG, onnx_file, _options())
     torch_tracker = VideoTracker(CONFIG, str(checkpoint), cfg_options=_options())
-    frames = _frames(4)
-    total = 0
-    for frame_id, image in enumerate(frames):
-        got = tracks_to_mot_rows(frame_id, onnx_tracker.track(image, frame_id, len(frames)))
-        want = tracks_to_mot_rows(frame_id, torch_tracker.track(image, frame_id, len(frames)))
-        np.testing.assert_array_equal(got["id"], want["id"])
-        for key in ("x", "y", "w", "h"):
-            np.testing.assert_allclose(got[key], want[key], atol=1e-2)
-        np.testing.assert_allclose(got["conf"], want["conf"], atol=1e-4)
-        total += len(got)
-    assert total > 0
+    assert assert_tracks_match(onnx_tracker, torch_tracker, _frames(4)) > 0
 
 
 def test_teacher_refused() -> None:
@@ -153,25 +117,8 @@ def test_cli_end_to_end(
 ) -> None:
     checkpoint, _ = student
     (source,) = sorted((tiny_synthetic_mot / "val").iterdir())
-    sequence = tmp_path / source.name
-    shutil.copytree(source, sequence)
-    for extra in sorted((sequence / "img1").iterdir())[3:]:
-        extra.unlink()  # a couple of frames
-    export_cli = _load_cli("export_onnx", REPO / "tools" / "deployment" / "export_onnx.py")
-    track_cli = _load_cli("track_video", REPO / "tools" / "demo" / "track_video.py")
-    onnx_file = tmp_path / "cli.onnx"
-    options = ["--cfg-options", *TINY]
-    assert export_cli.main([CONFIG, str(checkpoint), str(onnx_file), *options]) == 0
-    onnx_txt, torch_txt = tmp_path / "onnx.txt", tmp_path / "torch.txt"
-    args = [CONFIG, str(sequence), "--onnx", str(onnx_file), "--txt", str(onnx_txt), *options]
-    assert track_cli.main(args) == 0
-    args = [CONFIG, str(checkpoint), str(sequence), "--txt", str(torch_txt), *options]
-    assert track_cli.main(args) == 0
-    got, want = read_mot_file(onnx_txt).rows, read_mot_file(torch_txt).rows
-    assert len(got) == len(want) > 0
-    np.testing.assert_array_equal(got["id"], want["id"])
-    np.testing.assert_array_equal(got["frame"], want["frame"])
-    np.testing.assert_allclose(got["x"], want["x"], atol=1e-2)
+    track_cli, onnx_file, sequence = cli_round_trip(CONFIG, checkpoint, source, tmp_path, TINY)
+    onnx_txt = tmp_path / "onnx.txt"
     with pytest.raises(SystemExit):
         track_cli.main([CONFIG, str(checkpoint), str(sequence), "--onnx", str(onnx_file),
                         "--txt", str(onnx_txt)])  # fmt: skip

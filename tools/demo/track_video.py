@@ -29,11 +29,13 @@ tracker's effective thresholds are printed once at start; a progress bar (frames
 stderr (line by line when stderr is not a terminal), and one line at the end gives the frames,
 the time, the number of tracks and where the files are.
 
-``--onnx OUT.onnx`` (from ``tools/deployment/export_onnx.py``) runs that graph with onnxruntime
-on each frame instead of the PyTorch network (no checkpoint); the config still gives the test
-pipeline, the preprocessor, the NMS settings (done in numpy) and the same tracker, so the result
-file is written the same way. Without onnxruntime it ends with one line naming
-``requirements/deploy.txt``.
+``--onnx OUT.onnx`` (from ``tools/deployment/export_onnx.py``; a TDT or a FairMOT student)
+runs that graph with onnxruntime on each frame instead of the PyTorch network (no checkpoint);
+the config still gives the test pipeline, the preprocessor, the head's test_cfg (TDT: NMS in
+numpy; FairMOT: the score threshold and the letterbox rescaling in numpy, peak NMS and top-k
+in the graph) and the same tracker, so the result file is written the same way. A distillation
+config (FeatureDistiller) gives its student's settings; its teacher is not built. Without
+onnxruntime it ends with one line naming ``requirements/deploy.txt``.
 
 Errors (a missing input or weight file, a weight file that does not fit, a malformed file) end
 the tool with one line ``error: ...`` and exit status 1; ``--debug`` shows the traceback.
@@ -103,9 +105,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--onnx",
-        help="run this ONNX export of the model (tools/deployment/export_onnx.py) with "
-        "onnxruntime instead of the PyTorch network; the config still gives the test pipeline, "
-        "the preprocessor, the head's test_cfg (NMS in numpy) and the tracker; no checkpoint",
+        help="run this ONNX export of the model (tools/deployment/export_onnx.py; TDT or "
+        "FairMOT) with onnxruntime instead of the PyTorch network; the config (a distillation "
+        "config: its student's) still gives the test pipeline, the preprocessor, the head's "
+        "test_cfg (the post-processing in numpy) and the tracker; no checkpoint",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
@@ -176,7 +179,7 @@ def track(args: argparse.Namespace) -> int:
     tracker: VideoTracker | OnnxVideoTracker
     if args.onnx is not None:
         tracker = OnnxVideoTracker(args.config, args.onnx, args.cfg_options)
-        print(f"network: {args.onnx} (onnxruntime, CPU)")
+        print(f"network: {args.onnx} (onnxruntime, CPU): {tracker.detector.info.describe()}")
     else:
         tracker = VideoTracker(args.config, args.checkpoint, args.device, args.cfg_options)
     fps = args.fps or frames.fps  # None: the tracker keeps its config's frame_rate

@@ -1,17 +1,25 @@
-"""Export a one-stage TDT student (RetinaNet + RetinaEmbedHead) to ONNX for onnxruntime.
+"""Export a one-stage student (TDT RetinaNet + RetinaEmbedHead, or FairMOT) to ONNX.
 
 The graph's input is one frame *after* the config's data preprocessor (BGR->RGB, mean/std,
-zero padding), of fixed shape [1, 3, H, W]; its outputs are every anchor's decoded box
+padding), of fixed shape [1, 3, H, W]. TDT: its outputs are every anchor's decoded box
 (``boxes`` [1, N, 4], input pixels), sigmoid ``scores`` [1, N, C] and unit-norm ``embeddings``
-[1, N, D]. NMS is not in the graph: the runner (``mmdistillmot.deployment.onnx_runner``) does
-the head's per-level top-k, score threshold, NMS and max_per_img in numpy, with the head's
-test_cfg (stored in the file's metadata). Only the detector is exported, never a teacher.
+[1, N, D]; NMS is not in the graph: the runner (``mmdistillmot.deployment.onnx_runner``) does
+the head's per-level top-k, score threshold, NMS and max_per_img in numpy. FairMOT: the
+heatmap's 3x3 max-pool peak suppression and top-k are in the graph, which outputs the top-k
+peaks' ``boxes`` [1, K, 4], ``scores`` [1, K], ``labels`` [1, K] and ``embeddings`` [1, K, D];
+the runner does the score threshold and the letterbox rescaling in numpy. The head's test_cfg
+is stored in the file's metadata. Only the student is exported, never a teacher: a
+distillation config (FeatureDistiller, e.g. FairMOT from DINOv2) builds its student only, and
+the DINOv2 teacher and the transform layer stay out of the graph.
 
 Example:
     python tools/deployment/export_onnx.py configs/tdt/tdt_mnetv2-fpn_embed_synthetic.py \
         work_dirs/demo/student/epoch_8.pth work_dirs/demo/student.onnx
     python tools/demo/track_video.py configs/tdt/tdt_mnetv2-fpn_embed_synthetic.py \
         data/synthetic_mot/val/SYN-04 --onnx work_dirs/demo/student.onnx --txt out/syn04.txt
+    python tools/deployment/export_onnx.py \
+        configs/fairmot_dinov2/fairmot_dinov2-small_synthetic.py \
+        work_dirs/fairmot_dinov2_small/epoch_12.pth work_dirs/fairmot_student.onnx
 
 Errors end the tool with one line ``error: ...`` and exit status 1 (``--debug``: traceback).
 """
@@ -25,16 +33,26 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import sys
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 import mmdistillmot  # noqa: F401  (registers components)
-from mmdistillmot.deployment.onnx_export import default_input_shape, export_onnx, load_student
+from mmdistillmot.deployment.onnx_export import (
+    default_input_shape,
+    export_onnx,
+    load_student,
+    student_config,
+)
+from mmdistillmot.deployment.onnx_postprocess import OnnxGraphInfo
 from mmdistillmot.utils import add_debug_flag, cli_errors
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", help="TDT config (detector with RetinaEmbedHead)")
+    parser.add_argument(
+        "config",
+        help="TDT config (detector with RetinaEmbedHead), FairMOT config, or a distillation "
+        "config around one (its student is exported)",
+    )
     parser.add_argument("checkpoint", help="student checkpoint")
     parser.add_argument("out", help="ONNX file to write")
     parser.add_argument(
@@ -43,8 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         metavar=("H", "W"),
         help="fixed input height and width after resize and padding (default: the test "
-        "pipeline's Resize scale rounded up to the preprocessor's pad_size_divisor); frames "
-        "padded to less are zero-padded up to it, larger ones are refused",
+        "pipeline's Resize or Letterbox scale rounded up to the preprocessor's "
+        "pad_size_divisor); frames padded to less are padded up to it (with the "
+        "preprocessor's pad_value), larger ones are refused",
     )
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
@@ -61,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(
                 "onnx is not installed: pip install -r requirements/deploy.txt"
             ) from None
-        model = load_student(args.config, args.checkpoint, args.cfg_options)
+        cfg = Config.fromfile(args.config)
+        if student_config(cfg) is not cfg:
+            print(
+                f"{args.config}: {cfg.model.type} config, exporting its student "
+                f"({cfg.model.student.type}); the teacher is not built"
+            )
+        model = load_student(cfg, args.checkpoint, args.cfg_options)
         shape = tuple(args.shape) if args.shape else default_input_shape(model.cfg)
         meta = export_onnx(model, args.out, (int(shape[0]), int(shape[1])), args.opset)
-        print(
-            f"exported {args.out}: input [1, 3, {shape[0]}, {shape[1]}] (preprocessed), "
-            f"{sum(meta['level_sizes'])} anchors, {meta['embed_dim']}-dim embeddings, "
-            "NMS in numpy (onnx_runner)"
-        )
+        info = OnnxGraphInfo.from_metadata(meta)
+        print(f"exported {args.out} ({meta['exported']}): {info.describe()}")
     return 0
 
 

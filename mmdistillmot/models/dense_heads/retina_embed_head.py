@@ -34,6 +34,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from mmdistillmot.models.dense_heads.teacher_embedding_loss import per_image_embedding_loss
+
 __all__ = ["RetinaEmbedHead"]
 
 
@@ -238,8 +240,7 @@ class RetinaEmbedHead(RetinaHead):
             [p.permute(0, 2, 3, 1).reshape(batch, -1, self.embed_dim) for p in embed_preds], 1
         )
         assigned = torch.cat(assigned_gt_list, dim=1)
-        per_image: list[Tensor] = []
-        for image_id, gt_instances in enumerate(batch_gt_instances):
+        for gt_instances in batch_gt_instances:
             if "teacher_embeds" not in gt_instances:
                 raise KeyError(
                     "RetinaEmbedHead needs gt_instances.teacher_embeds; add the "
@@ -251,21 +252,8 @@ class RetinaEmbedHead(RetinaHead):
                     f"teacher embeddings have {teacher.size(1)} dims, fewer than the student's "
                     f"embed_dim={self.embed_dim}"
                 )
-            gt_index = assigned[image_id]
-            positive = (gt_index >= 0).nonzero(as_tuple=True)[0]
-            if "has_teacher_embed" in gt_instances:
-                # indexed with assigned anchors only: an image without boxes (e.g. after a
-                # RandomCrop on crowded data) has an empty has_teacher_embed
-                has_embed = gt_instances.has_teacher_embed.to(torch.bool)
-                positive = positive[has_embed[gt_index[positive]]]
-            if positive.numel() == 0:
-                continue
-            target = teacher[gt_index[positive], : self.embed_dim].to(flat_preds.dtype)
-            # Eq. 1 summed over dims, averaged over this image's assigned anchors
-            per_image.append((flat_preds[image_id][positive] - target).pow(2).sum(dim=1).mean())
-        if not per_image:
-            return flat_preds.sum() * 0.0
-        return self.loss_embed_weight * torch.stack(per_image).mean()
+        loss = per_image_embedding_loss(flat_preds, assigned, batch_gt_instances, self.embed_dim)
+        return self.loss_embed_weight * loss
 
     # ----------------------------------------------------------------- inference
     def predict_by_feat(

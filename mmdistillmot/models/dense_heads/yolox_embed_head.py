@@ -49,6 +49,8 @@ from mmengine.model import normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from mmdistillmot.models.dense_heads.teacher_embedding_loss import per_image_embedding_loss
+
 __all__ = ["FrozenStatsBatchNorm2d", "YOLOXEmbedHead"]
 
 
@@ -375,23 +377,12 @@ class YOLOXEmbedHead(YOLOXHead):
                 f"assigned_gt_inds has shape {tuple(assigned_gt_inds.shape)}, the embeddings "
                 f"{tuple(flat_preds.shape[:2])} (images, priors)"
             )
-        per_image: list[Tensor] = []
-        for image_id, gt_instances in enumerate(batch_gt_instances):
+        for gt_instances in batch_gt_instances:
             self._check_teacher_embeds(gt_instances)
-            gt_index = assigned_gt_inds[image_id]
-            positive = (gt_index >= 0).nonzero(as_tuple=True)[0]
-            if "has_teacher_embed" in gt_instances and positive.numel():
-                # indexed with assigned priors only: an image without boxes has an empty flag
-                has_embed = gt_instances.has_teacher_embed.to(torch.bool)
-                positive = positive[has_embed[gt_index[positive]]]
-            if positive.numel() == 0:
-                continue
-            teacher = gt_instances.teacher_embeds
-            target = teacher[gt_index[positive], : self.embed_dim].to(flat_preds.dtype)
-            per_image.append((flat_preds[image_id][positive] - target).pow(2).sum(dim=1).mean())
-        if not per_image:
-            return flat_preds.sum() * 0.0
-        return self.loss_embed_weight * torch.stack(per_image).mean()
+        loss = per_image_embedding_loss(
+            flat_preds, assigned_gt_inds, batch_gt_instances, self.embed_dim
+        )
+        return self.loss_embed_weight * loss
 
     # ----------------------------------------------------------------- inference
     def predict_by_feat(

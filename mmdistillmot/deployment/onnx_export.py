@@ -1,4 +1,4 @@
-"""Export a one-stage student (TDT's RetinaNet + ``RetinaEmbedHead``, or FairMOT) to ONNX.
+"""Export a one-stage student (TDT on RetinaNet or YOLOX, or FairMOT) to ONNX.
 
 Both graphs have a fixed input ``inputs`` [1, 3, H, W]: the frame *after* the data preprocessor
 (BGR->RGB, ``(x - mean) / std``, padding on the right and bottom up to ``H x W``); the
@@ -13,6 +13,13 @@ applies the config's own preprocessor. What the graph holds, and what is left to
   embeddings. NMS is *not* in the graph: ``postprocess_detections`` reproduces
   ``RetinaEmbedHead.predict_by_feat`` (per-level ``nms_pre`` top-k of the scores above
   ``score_thr``, clipping, rescaling, ``min_bbox_size``, NMS, ``max_per_img``).
+* TDT on YOLOX (:class:`YOLOXEmbedGraph`, format ``tdt-yolox-embed/1``): for every prior
+  ``N = sum_l H_l * W_l`` of the head's levels (stride 8, 16, 32; then ``(y, x)``): ``boxes``
+  [1, N, 4] decoded xyxy boxes in input pixels (YOLOXHead's ``_bbox_decode``), ``scores``
+  [1, N] YOLOX's score (max class sigmoid x objectness sigmoid), ``labels`` [1, N] the class
+  of that max and ``embeddings`` [1, N, D_s] unit norm. NMS is *not* in the graph:
+  ``postprocess_yolox`` does ``score_thr``, rescaling, NMS and ``max_per_img`` as
+  ``YOLOXEmbedHead.predict_by_feat``.
 * FairMOT (:class:`FairMOTGraph`, format ``fairmot-centernet/1``): the backbone, neck and
   ``FairMOTHead`` with the fixed-shape part of its decoding, run by the head's own
   ``predict_by_feat`` code: sigmoid heatmap, ``local_maximum_kernel`` max-pool peak
@@ -49,9 +56,12 @@ from mmdistillmot.deployment.onnx_postprocess import (
     FAIRMOT_OUTPUT_NAMES,
     TDT_FORMAT,
     TDT_OUTPUT_NAMES,
+    YOLOX_FORMAT,
+    YOLOX_OUTPUT_NAMES,
 )
 from mmdistillmot.models.dense_heads.fairmot_head import FairMOTHead
 from mmdistillmot.models.dense_heads.retina_embed_head import RetinaEmbedHead
+from mmdistillmot.models.dense_heads.yolox_embed_head import YOLOXEmbedHead
 from mmdistillmot.models.distillers.feature_distiller import FeatureDistiller
 from mmdistillmot.models.teachers.base_teacher import BaseTeacher
 
@@ -60,6 +70,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "FairMOTGraph",
     "OnnxDetectorGraph",
+    "YOLOXEmbedGraph",
     "build_graph",
     "check_checkpoint_fits",
     "check_no_teacher",
@@ -207,6 +218,79 @@ class OnnxDetectorGraph(nn.Module):
         )
 
 
+class YOLOXEmbedGraph(nn.Module):
+    """A TDT YOLOX detector's network and YOLOX's decoding for every prior, as exported.
+
+    Args:
+        detector: An mmdet YOLOX whose ``bbox_head`` is a :class:`YOLOXEmbedHead` (in eval
+            mode).
+        input_shape: ``(H, W)`` of the graph's input; the priors of that size are constants.
+    """
+
+    #: The graph's outputs, in :meth:`forward`'s order.
+    output_names = YOLOX_OUTPUT_NAMES
+
+    def __init__(self, detector: nn.Module, input_shape: tuple[int, int]) -> None:
+        super().__init__()
+        head = getattr(detector, "bbox_head", None)
+        if not isinstance(head, YOLOXEmbedHead):
+            raise TypeError(
+                f"YOLOX ONNX export needs a YOLOXEmbedHead, got {type(head).__name__} "
+                "(config model.detector.bbox_head)"
+            )
+        check_no_teacher(detector)
+        self.detector = detector
+        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
+        with torch.no_grad():
+            dummy = torch.zeros(1, 3, *self.input_shape)
+            sizes = [f.shape[-2:] for f in detector.extract_feat(dummy)]  # type: ignore[operator]
+        priors = head.prior_generator.grid_priors(
+            sizes, dtype=torch.float32, device="cpu", with_stride=True
+        )
+        #: Priors per level (``H_l * W_l``), in output order.
+        self.level_sizes = [int(p.size(0)) for p in priors]
+        self.register_buffer("priors", torch.cat(priors), persistent=False)
+
+    @property
+    def head(self) -> Any:
+        """The detector's :class:`YOLOXEmbedHead`."""
+        return self.detector.bbox_head
+
+    def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Run the network on one preprocessed frame.
+
+        Args:
+            inputs: [1, 3, H, W] preprocessed, padded frame.
+
+        Returns:
+            ``boxes`` [1, N, 4] (xyxy, input pixels), ``scores`` [1, N] (max class score x
+            objectness), ``labels`` [1, N] and ``embeddings`` [1, N, D_s] (unit norm).
+        """
+        head = self.head
+        features = self.detector.extract_feat(inputs)  # type: ignore[operator]
+        cls_scores, bbox_preds, objectnesses, embed_preds = head(features)
+        flat_cls = head._flatten_levels(cls_scores, head.cls_out_channels).sigmoid()
+        flat_obj = head._flatten_levels(objectnesses, 1).squeeze(-1).sigmoid()
+        boxes = head._bbox_decode(self.priors, head._flatten_levels(bbox_preds, 4))
+        max_scores, labels = flat_cls.max(dim=-1)
+        embeddings = F.normalize(head._flatten_levels(embed_preds, head.embed_dim), dim=-1)
+        return boxes, flat_obj * max_scores, labels, embeddings
+
+    def metadata(self) -> dict[str, Any]:
+        """What the runner needs besides the graph: shape, levels, classes and ``test_cfg``."""
+        head = self.head
+        return dict(
+            format=YOLOX_FORMAT,
+            output_names=list(self.output_names),
+            input_shape=list(self.input_shape),
+            input="preprocessed as the config's data preprocessor, padded right/bottom",
+            level_sizes=self.level_sizes,
+            num_classes=int(head.cls_out_channels),
+            embed_dim=int(head.embed_dim),
+            test_cfg=_plain(head.test_cfg),
+        )
+
+
 def _plain(value: Any) -> Any:
     """A ConfigDict (or nested structure) as plain JSON-serialisable Python."""
     if isinstance(value, dict):
@@ -288,7 +372,9 @@ class FairMOTGraph(nn.Module):
         )
 
 
-def build_graph(model: nn.Module, input_shape: tuple[int, int]) -> OnnxDetectorGraph | FairMOTGraph:
+def build_graph(
+    model: nn.Module, input_shape: tuple[int, int]
+) -> OnnxDetectorGraph | YOLOXEmbedGraph | FairMOTGraph:
     """The exported module for a tracking model (or its detector), by its head.
 
     Args:
@@ -297,19 +383,22 @@ def build_graph(model: nn.Module, input_shape: tuple[int, int]) -> OnnxDetectorG
         input_shape: ``(H, W)`` of the graph's input.
 
     Returns:
-        An :class:`OnnxDetectorGraph` or a :class:`FairMOTGraph`, in eval mode.
+        An :class:`OnnxDetectorGraph`, a :class:`YOLOXEmbedGraph` or a :class:`FairMOTGraph`,
+        in eval mode.
 
     Raises:
-        TypeError: Neither head.
+        TypeError: None of the three heads.
     """
     if isinstance(getattr(model, "bbox_head", None), FairMOTHead):
         return FairMOTGraph(model, input_shape).eval()
     detector = getattr(model, "detector", model)
     head = getattr(detector, "bbox_head", None)
+    if isinstance(head, YOLOXEmbedHead):
+        return YOLOXEmbedGraph(detector, input_shape).eval()
     if not isinstance(head, RetinaEmbedHead):
         raise TypeError(
-            f"ONNX export supports TDT detectors with a RetinaEmbedHead and FairMOT models, got "
-            f"{type(model).__name__} with a {type(head).__name__} head"
+            f"ONNX export supports TDT detectors with a RetinaEmbedHead or a YOLOXEmbedHead and "
+            f"FairMOT models, got {type(model).__name__} with a {type(head).__name__} head"
         )
     return OnnxDetectorGraph(detector, input_shape).eval()
 
@@ -433,8 +522,9 @@ def export_onnx(
     """Export a student (never a teacher) to ``out_file``.
 
     Args:
-        model: A ``TDT`` model (or its detector), a ``FairMOT`` model, or a
-            ``FeatureDistiller`` around one (its student is exported), in eval mode.
+        model: A ``TDT`` model (or its detector: RetinaNet or YOLOX with an embedding head), a
+            ``FairMOT`` model, or a ``FeatureDistiller`` around one (its student is exported),
+            in eval mode.
         out_file: The ``.onnx`` file to write.
         input_shape: ``(H, W)`` of the graph's fixed input (multiples of the preprocessor's
             ``pad_size_divisor`` that hold the resized frames).

@@ -1,6 +1,6 @@
 """The data-dependent end of the students' post-processing, in numpy, after the ONNX graph.
 
-Two graph formats (:mod:`mmdistillmot.deployment.onnx_export`), told apart by the file's
+Three graph formats (:mod:`mmdistillmot.deployment.onnx_export`), told apart by the file's
 metadata (:attr:`OnnxGraphInfo.format`); :func:`postprocess` picks the right one.
 
 TDT (:data:`TDT_FORMAT`, RetinaNet + ``RetinaEmbedHead``): the graph stops before any
@@ -14,6 +14,12 @@ data-dependent step, and :func:`postprocess_detections` does them exactly as mmd
 4. boxes not wider and higher than ``min_bbox_size`` dropped (when it is ``>= 0``);
 5. per-class NMS (mmcv's ``nms``: greedy by descending score, IoU ``> iou_threshold``
    suppresses) and the first ``max_per_img`` kept.
+
+TDT on YOLOX (:data:`YOLOX_FORMAT`, ``YOLOXEmbedHead``): the graph gives every prior's decoded
+box, YOLOX's score (max class score x objectness) with its class, and its embedding;
+:func:`postprocess_yolox` does the rest of ``YOLOXEmbedHead.predict_by_feat`` (YOLOXHead's
+``_bbox_post_process``): the ``score >= score_thr`` cut, the division by ``scale_factor`` (no
+clipping, as YOLOX), per-class NMS and the optional ``max_per_img``.
 
 FairMOT (:data:`FAIRMOT_FORMAT`, ``FairMOTHead``): the graph already holds the heatmap's 3x3
 max-pool peak suppression and the top-``topk`` peaks (fixed-shape operations), decoded to boxes
@@ -35,21 +41,31 @@ __all__ = [
     "FAIRMOT_GRAPH_KEYS",
     "FAIRMOT_OUTPUT_NAMES",
     "TDT_FORMAT",
+    "TDT_FORMATS",
     "TDT_OUTPUT_NAMES",
+    "YOLOX_FORMAT",
+    "YOLOX_OUTPUT_NAMES",
     "Detections",
     "OnnxGraphInfo",
     "nms",
     "postprocess",
     "postprocess_centernet",
     "postprocess_detections",
+    "postprocess_yolox",
 ]
 
 #: Metadata ``format`` of a TDT graph (per-anchor boxes, scores, embeddings; NMS in numpy).
 TDT_FORMAT = "tdt-retina-embed/1"
+#: Metadata ``format`` of a TDT graph on YOLOX (per-prior boxes, scores, labels, embeddings).
+YOLOX_FORMAT = "tdt-yolox-embed/1"
+#: The formats of TDT students (a TDT config: ``detector`` + ``tracker``).
+TDT_FORMATS = (TDT_FORMAT, YOLOX_FORMAT)
 #: Metadata ``format`` of a FairMOT graph (peak NMS and top-k in the graph).
 FAIRMOT_FORMAT = "fairmot-centernet/1"
 #: Outputs of a TDT graph, in order.
 TDT_OUTPUT_NAMES = ("boxes", "scores", "embeddings")
+#: Outputs of a YOLOX TDT graph, in order.
+YOLOX_OUTPUT_NAMES = ("boxes", "scores", "labels", "embeddings")
 #: Outputs of a FairMOT graph, in order.
 FAIRMOT_OUTPUT_NAMES = ("boxes", "scores", "labels", "embeddings")
 #: ``test_cfg`` keys a FairMOT graph fixes at export (the runner refuses other values).
@@ -62,14 +78,15 @@ class OnnxGraphInfo:
 
     Attributes:
         input_shape: ``(H, W)`` of the input.
-        level_sizes: TDT: anchors per FPN level, in output order; FairMOT: the cells of its
-            one stride-``stride`` map (``[H / s * W / s]``).
+        level_sizes: TDT: anchors (YOLOX: priors) per level, in output order; FairMOT: the
+            cells of its one stride-``stride`` map (``[H / s * W / s]``).
         num_classes: Score columns (TDT) or heatmap channels (FairMOT).
         embed_dim: Embedding size ``D_s``.
         test_cfg: The head's ``test_cfg`` at export (TDT: ``score_thr``, ``nms_pre``, ``nms``,
             ``max_per_img``, ``min_bbox_size``; FairMOT: ``topk``, ``score_thr``,
             ``local_maximum_kernel``).
-        format: :data:`TDT_FORMAT` or :data:`FAIRMOT_FORMAT` (files without one are TDT's).
+        format: :data:`TDT_FORMAT`, :data:`YOLOX_FORMAT` or :data:`FAIRMOT_FORMAT` (files
+            without one are TDT RetinaNet's).
         output_names: The graph's outputs, in order.
         candidates: FairMOT: the peaks the graph outputs (``min(topk, cells)``).
     """
@@ -92,7 +109,11 @@ class OnnxGraphInfo:
         """
         height, width = meta["input_shape"]
         kind = str(meta.get("format", TDT_FORMAT))
-        defaults = {TDT_FORMAT: TDT_OUTPUT_NAMES, FAIRMOT_FORMAT: FAIRMOT_OUTPUT_NAMES}
+        defaults = {
+            TDT_FORMAT: TDT_OUTPUT_NAMES,
+            YOLOX_FORMAT: YOLOX_OUTPUT_NAMES,
+            FAIRMOT_FORMAT: FAIRMOT_OUTPUT_NAMES,
+        }
         if kind not in defaults:
             raise ValueError(
                 f"unknown ONNX graph format {kind!r} (known: {', '.join(sorted(defaults))}); "
@@ -143,6 +164,12 @@ class OnnxGraphInfo:
                 f"{shape}, FairMOT: {self.level_sizes[0]} heatmap cells, 3x3 peak NMS and "
                 f"top-{self.candidates} in the graph, {self.embed_dim}-dim embeddings; "
                 "score_thr and rescaling in numpy (onnx_postprocess)"
+            )
+        if self.format == YOLOX_FORMAT:
+            return (
+                f"{shape}, TDT on YOLOX: {sum(self.level_sizes)} priors (score = class x "
+                f"objectness in the graph), {self.embed_dim}-dim embeddings, score_thr, "
+                "rescaling and NMS in numpy (onnx_postprocess)"
             )
         return (
             f"{shape}, TDT: {sum(self.level_sizes)} anchors, {self.embed_dim}-dim embeddings, "
@@ -280,6 +307,47 @@ def postprocess_detections(
     return Detections(kept_boxes, kept_scores, labels, kept_embeds)
 
 
+def postprocess_yolox(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    embeddings: np.ndarray,
+    test_cfg: dict[str, Any],
+    scale_factor: tuple[float, float] | None = None,
+) -> Detections:
+    """The end of ``YOLOXEmbedHead.predict_by_feat`` for one image, after the graph.
+
+    Args:
+        boxes: [N, 4] decoded xyxy boxes of every prior, input pixels (the graph's ``boxes[0]``).
+        scores: [N] max class score x objectness.
+        labels: [N] the class of the max.
+        embeddings: [N, D] unit-norm embeddings.
+        test_cfg: ``score_thr`` (a prior must score at least it), ``nms`` (per class), and
+            optionally ``max_per_img`` (> 0: the highest-scoring boxes kept).
+        scale_factor: ``(w_scale, h_scale)`` of the resize; given, boxes are returned in
+            original-image pixels (``rescale=True``), else in input pixels. Not clipped, as
+            YOLOX.
+
+    Returns:
+        The detections, by descending score.
+    """
+    keep = scores >= float(test_cfg.get("score_thr", 0.0))
+    kept_boxes: np.ndarray = boxes[keep].astype(np.float32)
+    kept_scores = scores[keep].astype(np.float32)
+    kept_labels = labels[keep].astype(np.int64)
+    kept_embeds = embeddings[keep].astype(np.float32)
+    if scale_factor is not None:
+        scale = np.array([scale_factor[0], scale_factor[1]] * 2, dtype=np.float32)
+        kept_boxes = np.divide(kept_boxes, scale, dtype=np.float32)
+    order: np.ndarray = np.argsort(-kept_scores, kind="stable")
+    if len(kept_boxes) > 0 and test_cfg.get("nms") is not None:
+        order = _batched_nms(kept_boxes, kept_scores, kept_labels, dict(test_cfg["nms"]))
+    max_per_img = int(test_cfg.get("max_per_img", -1) or -1)
+    if 0 < max_per_img < len(order):
+        order = order[:max_per_img]
+    return Detections(kept_boxes[order], kept_scores[order], kept_labels[order], kept_embeds[order])
+
+
 def postprocess_centernet(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -342,6 +410,15 @@ def postprocess(
         The detections, by descending score.
     """
     cfg = dict(info.test_cfg if test_cfg is None else test_cfg)
+    if info.format == YOLOX_FORMAT:
+        return postprocess_yolox(
+            outputs["boxes"],
+            outputs["scores"],
+            outputs["labels"],
+            outputs["embeddings"],
+            cfg,
+            scale_factor,
+        )
     if info.format == FAIRMOT_FORMAT:
         return postprocess_centernet(
             outputs["boxes"],

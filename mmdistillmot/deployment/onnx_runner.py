@@ -3,8 +3,8 @@
 :class:`OnnxDetector` is the network part: an onnxruntime session on the preprocessed frame
 (the graph's input is the data preprocessor's output, see
 :mod:`mmdistillmot.deployment.onnx_export`), then the rest of the head's post-processing in
-numpy (:func:`~mmdistillmot.deployment.onnx_postprocess.postprocess`: TDT's top-k and NMS,
-FairMOT's score cut and letterbox rescaling).
+numpy (:func:`~mmdistillmot.deployment.onnx_postprocess.postprocess`: TDT's top-k and NMS on
+RetinaNet, its score cut and NMS on YOLOX, FairMOT's score cut and letterbox rescaling).
 
 :class:`OnnxVideoTracker` replaces only the network of
 :class:`mmdistillmot.apis.video_tracking.VideoTracker`: the same config (a distillation config:
@@ -36,6 +36,7 @@ from mmdistillmot.deployment.onnx_export import METADATA_KEY, student_config
 from mmdistillmot.deployment.onnx_postprocess import (
     FAIRMOT_FORMAT,
     TDT_FORMAT,
+    TDT_FORMATS,
     Detections,
     OnnxGraphInfo,
     postprocess,
@@ -182,8 +183,9 @@ def model_family(model_cfg: Any) -> str:
             :func:`~mmdistillmot.deployment.onnx_export.student_config`).
 
     Returns:
-        :data:`TDT_FORMAT` (``detector`` + ``tracker``) or :data:`FAIRMOT_FORMAT`
-        (``bbox_head`` + ``tracker``, no ``detector``).
+        :data:`TDT_FORMAT` (``detector`` + ``tracker``, RetinaNet or YOLOX: the graph's
+        metadata tells which) or :data:`FAIRMOT_FORMAT` (``bbox_head`` + ``tracker``, no
+        ``detector``).
 
     Raises:
         ValueError: Neither (e.g. a two-stage tracker, or no tracker).
@@ -278,8 +280,8 @@ class OnnxVideoTracker:
 
     Args:
         config: The config the graph was exported from (pipeline, preprocessor, tracker, the
-            head's ``test_cfg``): TDT, FairMOT, or a distillation config around one (its
-            student's are used; the teacher is not built).
+            head's ``test_cfg``): TDT (RetinaNet or YOLOX), FairMOT, or a distillation config
+            around one (its student's are used; the teacher is not built).
         onnx_file: The exported graph.
         cfg_options: Config overrides (applied before anything is built).
         num_threads: onnxruntime intra-op threads (0: its default).
@@ -315,7 +317,8 @@ class OnnxVideoTracker:
             pad_value=float(getattr(self.data_preprocessor, "pad_value", 0.0)),
             spinning=spinning,
         )
-        if self.detector.info.format != family:
+        graph_family = TDT_FORMAT if self.detector.info.format in TDT_FORMATS else FAIRMOT_FORMAT
+        if graph_family != family:
             raise ValueError(
                 f"{onnx_file} is a {self.detector.info.format} graph but {config} is a "
                 f"{family} config: give the config it was exported from"

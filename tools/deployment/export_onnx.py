@@ -1,10 +1,13 @@
-"""Export a one-stage student (TDT RetinaNet + RetinaEmbedHead, or FairMOT) to ONNX.
+"""Export a one-stage student (TDT on RetinaNet or YOLOX, or FairMOT) to ONNX.
 
 The graph's input is one frame *after* the config's data preprocessor (BGR->RGB, mean/std,
 padding), of fixed shape [1, 3, H, W]. TDT: its outputs are every anchor's decoded box
 (``boxes`` [1, N, 4], input pixels), sigmoid ``scores`` [1, N, C] and unit-norm ``embeddings``
 [1, N, D]; NMS is not in the graph: the runner (``mmdistillmot.deployment.onnx_runner``) does
-the head's per-level top-k, score threshold, NMS and max_per_img in numpy. FairMOT: the
+the head's per-level top-k, score threshold, NMS and max_per_img in numpy. TDT on YOLOX
+(YOLOXEmbedHead): every prior's decoded ``boxes`` [1, N, 4], YOLOX's ``scores`` [1, N] (max
+class x objectness), their ``labels`` [1, N] and ``embeddings`` [1, N, D]; the runner does the
+score threshold, rescaling, NMS and max_per_img in numpy. FairMOT: the
 heatmap's 3x3 max-pool peak suppression and top-k are in the graph, which outputs the top-k
 peaks' ``boxes`` [1, K, 4], ``scores`` [1, K], ``labels`` [1, K] and ``embeddings`` [1, K, D];
 the runner does the score threshold and the letterbox rescaling in numpy. The head's test_cfg
@@ -20,6 +23,9 @@ Example:
     python tools/deployment/export_onnx.py \
         configs/fairmot_dinov2/fairmot_dinov2-small_synthetic.py \
         work_dirs/fairmot_dinov2_small/epoch_12.pth work_dirs/fairmot_student.onnx
+    python tools/deployment/export_onnx.py configs/tdt/tdt_yolox-nano_embed_footage.py \
+        work_dirs/adapt/student/epoch_24.pth work_dirs/adapt/student.onnx \
+        --cfg-options model.detector.init_cfg=None
 
 Errors end the tool with one line ``error: ...`` and exit status 1 (``--debug``: traceback).
 """
@@ -50,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "config",
-        help="TDT config (detector with RetinaEmbedHead), FairMOT config, or a distillation "
+        help="TDT config (detector with RetinaEmbedHead or YOLOXEmbedHead), FairMOT config, "
+        "or a distillation "
         "config around one (its student is exported)",
     )
     parser.add_argument("checkpoint", help="student checkpoint")

@@ -128,6 +128,10 @@ class YOLOXEmbedHead(YOLOXHead):
         embed_feat_channels: Channels of the embedder's stacked convs.
         embed_stacked_convs: Number of stacked convs of the embedder per level (default: the
             head's ``stacked_convs``, as the class and box branches).
+        embed_use_depthwise: Depthwise-separable embedder convs (default: the head's
+            ``use_depthwise``, as the class and box branches). False gives plain 3x3 convs,
+            ``embed_feat_channels / 9`` times the weights of a depthwise-separable conv: room
+            for the identity detail that YOLOX-Nano's depthwise branches do not need.
         loss_embed_weight: ``alpha_e`` of TDT's Eq. 2 (10 in the paper).
         embed_norm_cfg: Norm of the embedder's convs (default: YOLOX's BatchNorm,
             ``dict(type='BN', momentum=0.03, eps=0.001)``). Separate from ``norm_cfg`` so that
@@ -154,6 +158,7 @@ class YOLOXEmbedHead(YOLOXHead):
         embed_dim: int = 128,
         embed_feat_channels: int = 128,
         embed_stacked_convs: int | None = None,
+        embed_use_depthwise: bool | None = None,
         loss_embed_weight: float = 10.0,
         embed_norm_cfg: OptConfigType = None,
         **kwargs: Any,
@@ -161,6 +166,7 @@ class YOLOXEmbedHead(YOLOXHead):
         self.embed_dim = embed_dim
         self.embed_feat_channels = embed_feat_channels
         self.embed_stacked_convs = embed_stacked_convs
+        self.embed_use_depthwise = embed_use_depthwise
         self.embed_norm_cfg = embed_norm_cfg or dict(type="BN", momentum=0.03, eps=0.001)
         self.loss_embed_weight = loss_embed_weight
         self.last_assigned_gt_inds: list[Tensor] | None = None
@@ -177,7 +183,10 @@ class YOLOXEmbedHead(YOLOXHead):
         num_convs = self.embed_stacked_convs
         if num_convs is None:
             num_convs = self.stacked_convs
-        conv_type = DepthwiseSeparableConvModule if self.use_depthwise else ConvModule
+        depthwise = self.use_depthwise
+        if self.embed_use_depthwise is not None:
+            depthwise = self.embed_use_depthwise
+        conv_type = DepthwiseSeparableConvModule if depthwise else ConvModule
         self.multi_level_embed_convs = nn.ModuleList()
         self.multi_level_conv_embed = nn.ModuleList()
         for _ in self.strides:

@@ -96,6 +96,23 @@ def test_forward_shapes_and_one_embedder_per_level() -> None:
     assert head.multi_level_conv_embed[1].out_channels == 4
 
 
+def test_embedder_depthwise_follows_the_head_unless_set() -> None:
+    from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
+
+    def embed_conv(**kwargs) -> nn.Module:
+        return make_head(**kwargs).multi_level_embed_convs[0][0]
+
+    assert isinstance(embed_conv(use_depthwise=True), DepthwiseSeparableConvModule)
+    assert isinstance(embed_conv(), ConvModule)  # YOLOXHead's default: plain convs
+    plain = embed_conv(use_depthwise=True, embed_use_depthwise=False)
+    assert isinstance(plain, ConvModule) and plain.conv.kernel_size == (3, 3)
+    assert plain.conv.groups == 1 and plain.conv.weight.shape == (8, 8, 3, 3)
+    # the detector's own branches stay depthwise
+    head = make_head(use_depthwise=True, embed_use_depthwise=False)
+    assert isinstance(head.multi_level_cls_convs[0][0], DepthwiseSeparableConvModule)
+    assert isinstance(embed_conv(embed_use_depthwise=True), DepthwiseSeparableConvModule)
+
+
 def test_embedding_predictors_start_near_zero() -> None:
     """std 0.01, bias 0: the first loss is about 10 |t|^2, not hundreds (YOLOX's Kaiming)."""
     torch.manual_seed(0)

@@ -21,6 +21,7 @@ benchmark's PyTorch side (:mod:`mmdistillmot.deployment.benchmark`).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "head_test_cfg",
     "import_onnxruntime",
     "model_family",
+    "preprocessed_shape",
 ]
 
 
@@ -111,6 +113,7 @@ class OnnxDetector:
         self.test_cfg = self.info.merged_test_cfg(test_cfg)
         self.input_name = self.session.get_inputs()[0].name
         self.pad_value = float(pad_value)
+        self._warned_padding = False
 
     def pad(self, inputs: np.ndarray) -> np.ndarray:
         """Zero-pad a preprocessed frame to the graph's input shape.
@@ -134,6 +137,14 @@ class OnnxDetector:
             )
         if (h, w) == (height, width):
             return frame
+        if not self._warned_padding:
+            self._warned_padding = True
+            warnings.warn(
+                f"frames preprocess to {h}x{w} but the ONNX input is {height}x{width}: padded "
+                "further, so boxes near the padding can differ slightly from PyTorch's; export "
+                f"with --shape {h} {w} (or --shape-from FRAME) for these frames",
+                stacklevel=2,
+            )
         padded = np.full((1, 3, height, width), self.pad_value, dtype=np.float32)
         padded[..., :h, :w] = frame
         return padded
@@ -273,6 +284,26 @@ class FramePreparer:
         with torch.no_grad():
             batch = self.data_preprocessor(self.pack(image, frame_id, video_len, fps), False)
         return batch["inputs"][:, 0], batch["data_samples"][0][0]
+
+
+def preprocessed_shape(
+    cfg: Config, data_preprocessor: nn.Module, image: np.ndarray
+) -> tuple[int, int]:
+    """``(H, W)`` of a frame after a config's test pipeline and data preprocessor (padding).
+
+    The ONNX input shape that gives exactly the PyTorch numbers on frames of this size (a graph
+    input larger than this pads the frames further, see :meth:`OnnxDetector.pad`).
+
+    Args:
+        cfg: The (student) config.
+        data_preprocessor: Its data preprocessor (``pad_size_divisor``, ``pad_value``).
+        image: An example BGR frame [H0, W0, 3].
+
+    Returns:
+        The preprocessed frame's height and width.
+    """
+    inputs, _ = FramePreparer(cfg, data_preprocessor)(image, 0, 1)
+    return int(inputs.shape[-2]), int(inputs.shape[-1])
 
 
 class OnnxVideoTracker:

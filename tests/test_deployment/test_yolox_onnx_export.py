@@ -15,6 +15,7 @@ random-init student at 160x96.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,41 @@ def test_cli_end_to_end(student: tuple[Path, Path], assets_root: Path, tmp_path:
     checkpoint, _ = student
     source = assets_root / "tud_campus" / "TUD-Campus"
     cli_round_trip(CONFIG, checkpoint, source, tmp_path, REAL)
+
+
+@pytest.mark.assets
+def test_shape_from_a_frame_and_the_padding_warning(
+    student: tuple[Path, Path], assets_root: Path, tmp_path: Path
+) -> None:
+    """YOLOX's square scale: 640x480 -> 416x312, padded to 416x320, not the scale's 416x416."""
+    checkpoint, _ = student
+    frames = assets_root / "tud_campus" / "TUD-Campus" / "img1"
+    square = [f"{SCALE}=(416,416)", "model.detector.init_cfg=None"]
+    export_cli = _load_tool(REPO / "tools" / "deployment" / "export_onnx.py")
+    exact, default = tmp_path / "exact.onnx", tmp_path / "default.onnx"
+    options = ["--cfg-options", *square]
+    assert (
+        export_cli.main(
+            [CONFIG, str(checkpoint), str(exact), "--shape-from", str(frames), *options]
+        )
+        == 0
+    )
+    assert export_cli.main([CONFIG, str(checkpoint), str(default), *options]) == 0
+    image = _tud_frames(assets_root, 1)[0]
+    exact_tracker = OnnxVideoTracker(CONFIG, exact, parse_options(square))
+    assert exact_tracker.detector.info.input_shape == (320, 416)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no padding beyond the preprocessor's
+        exact_tracker.detect(image, 0, 1)
+    default_tracker = OnnxVideoTracker(CONFIG, default, parse_options(square))
+    assert default_tracker.detector.info.input_shape == (416, 416)
+    with pytest.warns(UserWarning, match=r"320x416 but the ONNX input is 416x416.*--shape 320 416"):
+        default_tracker.detect(image, 0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        default_tracker.detect(image, 1, 2)
+    bad = tmp_path / "not_an_image.jpg"
+    bad.write_bytes(b"no jpeg here")
+    argv = [CONFIG, str(checkpoint), str(default), "--shape-from", str(bad), *options]
+    with pytest.raises(SystemExit, match="not_an_image.jpg: not a readable image"):
+        export_cli.main(argv)

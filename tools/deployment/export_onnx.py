@@ -23,9 +23,8 @@ Example:
     python tools/deployment/export_onnx.py \
         configs/fairmot_dinov2/fairmot_dinov2-small_synthetic.py \
         work_dirs/fairmot_dinov2_small/epoch_12.pth work_dirs/fairmot_student.onnx
-    python tools/deployment/export_onnx.py configs/tdt/tdt_yolox-nano_embed_footage.py \
-        work_dirs/adapt/student/epoch_24.pth work_dirs/adapt/student.onnx \
-        --cfg-options model.detector.init_cfg=None
+    python tools/deployment/export_onnx.py work_dirs/adapt/configs/student_footage.py \
+        work_dirs/adapt/student/epoch_8.pth work_dirs/adapt/student.onnx
 
 Errors end the tool with one line ``error: ...`` and exit status 1 (``--debug``: traceback).
 """
@@ -38,7 +37,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import sys
+from pathlib import Path
 
+import numpy as np
 from mmengine.config import Config, DictAction
 
 import mmdistillmot  # noqa: F401  (registers components)
@@ -49,7 +50,36 @@ from mmdistillmot.deployment.onnx_export import (
     student_config,
 )
 from mmdistillmot.deployment.onnx_postprocess import OnnxGraphInfo
+from mmdistillmot.deployment.onnx_runner import preprocessed_shape
 from mmdistillmot.utils import add_debug_flag, cli_errors
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_example_frame(path: str) -> np.ndarray:
+    """The BGR image at ``path``, or the first image (by name) of the folder ``path``.
+
+    Raises:
+        FileNotFoundError: No such file, or a folder without images.
+        ValueError: The file is not a readable image.
+    """
+    import mmcv
+
+    source = Path(path)
+    if source.is_dir():
+        frames = sorted(f for f in source.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not frames:
+            raise FileNotFoundError(f"--shape-from {path}: no images in the folder")
+        source = frames[0]
+    if not source.is_file():
+        raise FileNotFoundError(f"--shape-from {path}: no such file or folder")
+    try:
+        image = mmcv.imread(str(source))
+    except Exception as error:  # mmcv raises several types for unreadable files
+        raise ValueError(f"--shape-from {source}: not a readable image ({error})") from None
+    if image is None:
+        raise ValueError(f"--shape-from {source}: not a readable image")
+    return image
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,6 +101,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "pipeline's Resize or Letterbox scale rounded up to the preprocessor's "
         "pad_size_divisor); frames padded to less are padded up to it (with the "
         "preprocessor's pad_value), larger ones are refused",
+    )
+    parser.add_argument(
+        "--shape-from",
+        metavar="FRAME",
+        help="instead of --shape: an example frame (image file, or a folder of frames: its "
+        "first) whose shape after the test pipeline and the preprocessor becomes the input, "
+        "so that frames of its size give exactly the PyTorch numbers",
     )
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--cfg-options", nargs="+", action=DictAction)
@@ -94,7 +131,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"({cfg.model.student.type}); the teacher is not built"
             )
         model = load_student(cfg, args.checkpoint, args.cfg_options)
-        shape = tuple(args.shape) if args.shape else default_input_shape(model.cfg)
+        if args.shape and args.shape_from:
+            raise ValueError("give --shape or --shape-from, not both")
+        if args.shape_from:
+            shape = preprocessed_shape(
+                model.cfg, model.data_preprocessor, read_example_frame(args.shape_from)
+            )
+            print(f"input shape from {args.shape_from}: {shape[0]}x{shape[1]}")
+        else:
+            shape = tuple(args.shape) if args.shape else default_input_shape(model.cfg)
         meta = export_onnx(model, args.out, (int(shape[0]), int(shape[1])), args.opset)
         info = OnnxGraphInfo.from_metadata(meta)
         print(f"exported {args.out} ({meta['exported']}): {info.describe()}")

@@ -20,8 +20,9 @@ Score: AP at IoU 0.5 (:func:`detection_ap`) of MOTRv2's detections on every fram
 each frame run as the first frame of a video (``mode='tensor'``: the detect and proposal queries
 of the last decoder layer, scored by their class probability, no tracker threshold), at init and
 after training. The tracking pass over the clip (``mode='predict'``: carried track queries,
-QIM, the tracker's 0.5 thresholds) is scored too, by recall at IoU 0.5 of its track outputs; in
-this budget the learned queries' scores only just cross 0.5, so it gets the looser bound.
+QIM, the tracker's thresholds lowered from 0.5 to 0.3) is scored too, by recall at IoU 0.5 of its
+track outputs; in this budget the learned queries' scores hover around 0.5, so at 0.5 the recall
+depended on the CPU (0.444 on an Intel Xeon, 0.000 on an AMD EPYC, seed 0 both).
 
 Both scores move in jumps from one evaluation to the next at this size (9 boxes; a from-scratch
 DETR-style model after a few hundred steps): other seeds gave AP 0.27 and 0.69, recall 0.56 and
@@ -60,6 +61,8 @@ HEIGHTS = (36.0, 52.0)
 EMBED_DIMS = 64
 BASE_CHANNELS = 16
 STEPS = 180
+#: The tracker's thresholds in the scored tracking pass (the config's: 0.5; see ``scores``).
+TRACK_SCORE_THR = 0.3
 LR = 1e-3
 #: IoU range of a proposal with its person's box.
 PROPOSAL_IOU = (0.4, 0.5)
@@ -151,7 +154,18 @@ def scores(model: torch.nn.Module, data: dict, clip: PeopleFrames) -> tuple[floa
         img_h, img_w = sample[t].metainfo["img_shape"]
         pixels = bbox_cxcywh_to_xyxy(boxes[-1]) * boxes.new_tensor([img_w, img_h] * 2)
         detections.append((pixels.numpy(), cls_logits[-1].sigmoid().max(-1).values.numpy()))
-    (tracked,) = model(inputs, [copy.deepcopy(sample)], mode="predict")
+    tracker = model.tracker
+    saved = (tracker.init_score_thr, tracker.keep_score_thr, tracker.output_score_thr)
+    # the tracking pass with looser thresholds: in this budget the learned queries' scores sit
+    # around 0.5 and whether they cross it depends on the CPU's rounding (0.444 recall on one
+    # machine, 0.000 on another with the same seed); at init the recall is 0 at any threshold
+    # (the proposal boxes never hit at IoU 0.5), so what is tested is that the tracking path
+    # carries the learned boxes
+    tracker.init_score_thr = tracker.keep_score_thr = tracker.output_score_thr = TRACK_SCORE_THR
+    try:
+        (tracked,) = model(inputs, [copy.deepcopy(sample)], mode="predict")
+    finally:
+        tracker.init_score_thr, tracker.keep_score_thr, tracker.output_score_thr = saved
     outputs = [tracked[t].pred_track_instances.bboxes for t in range(len(tracked))]
     return detection_ap(detections, clip.boxes), recall_at_iou(outputs, clip.boxes)
 
@@ -197,9 +211,10 @@ def train_and_score(
 def test_motrv2_detects_a_memorised_clip_beyond_its_proposals() -> None:
     (ap_before, recall_before), (ap_after, recall_after), copied = train_and_score()
     assert copied == 0.0  # the proposals themselves never hit at IoU 0.5
-    # measured: AP 0.000 at init, 0.889 after 180 steps (0.000 with steps=0); seeds 1 and 2
+    # measured: AP 0.000 at init, 0.889 after 180 steps on an Intel Xeon, 0.617 on an AMD EPYC (0.000 with steps=0); seeds 1 and 2
     # gave 0.27 and 0.69, so the margin leaves room for another machine's rounding
     assert ap_before < 0.05, ap_before
     assert ap_after > ap_before + 0.2, (ap_before, ap_after)
-    # measured: track-output recall 0.000 at init (no query scores 0.5), 0.444 after 180 steps
+    # measured (thresholds 0.3): track-output recall 0.000 at init, 0.778 after 180 steps on an
+    # AMD EPYC (AP there 0.617)
     assert recall_after > recall_before + 0.25, (recall_before, recall_after)

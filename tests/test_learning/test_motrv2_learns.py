@@ -211,8 +211,9 @@ def train_and_score(
 def test_motrv2_detects_a_memorised_clip_beyond_its_proposals() -> None:
     (ap_before, recall_before), (ap_after, recall_after), copied = train_and_score()
     assert copied == 0.0  # the proposals themselves never hit at IoU 0.5
-    # measured: AP 0.000 at init, 0.889 after 180 steps on an Intel Xeon, 0.617 on an AMD EPYC (0.000 with steps=0); seeds 1 and 2
-    # gave 0.27 and 0.69, so the margin leaves room for another machine's rounding
+    # measured: AP 0.000 at init, 0.889 after 180 steps on an Intel Xeon, 0.617 on an AMD EPYC
+    # (0.000 with steps=0); seeds 1 and 2 gave 0.27 and 0.69 (Xeon), so the margin leaves room
+    # for another machine's rounding
     assert ap_before < 0.05, ap_before
     assert ap_after > ap_before + 0.2, (ap_before, ap_after)
     # measured (thresholds 0.3): track-output recall 0.000 at init, 0.778 after 180 steps on an

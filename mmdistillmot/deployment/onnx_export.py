@@ -142,21 +142,31 @@ def student_config(cfg: Config) -> Config:
     return cfg
 
 
-class OnnxDetectorGraph(nn.Module):
-    """The TDT detector's network and box decoding for every anchor, as exported.
+class _TDTDetectorGraph(nn.Module):
+    """A TDT detector with its priors for the graph's input size as constants (shared part).
+
+    Subclasses set :attr:`head_type` (the embedding head they export), :attr:`format`,
+    :attr:`output_names`, :attr:`input_note` and :attr:`with_stride` (the priors' layout), and
+    define ``forward``.
 
     Args:
-        detector: An mmdet single-stage detector whose ``bbox_head`` is a
-            :class:`RetinaEmbedHead` (in eval mode).
-        input_shape: ``(H, W)`` of the graph's input; the anchors of that size are constants.
+        detector: An mmdet single-stage detector whose ``bbox_head`` is a ``head_type``
+            (in eval mode).
+        input_shape: ``(H, W)`` of the graph's input.
     """
+
+    head_type: type = nn.Module
+    format: str = ""
+    output_names: tuple[str, ...] = ()
+    input_note: str = ""
+    with_stride: bool = False
 
     def __init__(self, detector: nn.Module, input_shape: tuple[int, int]) -> None:
         super().__init__()
         head = getattr(detector, "bbox_head", None)
-        if not isinstance(head, RetinaEmbedHead):
+        if not isinstance(head, self.head_type):
             raise TypeError(
-                f"ONNX export supports detectors with a RetinaEmbedHead, got "
+                f"{type(self).__name__} exports detectors with a {self.head_type.__name__}, got "
                 f"{type(head).__name__} (config model.detector.bbox_head)"
             )
         check_no_teacher(detector)
@@ -165,15 +175,49 @@ class OnnxDetectorGraph(nn.Module):
         with torch.no_grad():
             dummy = torch.zeros(1, 3, *self.input_shape)
             sizes = [f.shape[-2:] for f in detector.extract_feat(dummy)]  # type: ignore[operator]
-        priors = head.prior_generator.grid_priors(sizes, dtype=torch.float32, device="cpu")
-        #: Anchors per FPN level (``H_l * W_l * A``), in output order.
+        # only MlvlPointGenerator (YOLOX) takes with_stride; AnchorGenerator does not
+        layout = {"with_stride": True} if self.with_stride else {}
+        priors = self.head.prior_generator.grid_priors(
+            sizes, dtype=torch.float32, device="cpu", **layout
+        )
+        #: Priors per level (RetinaNet: anchors ``H_l * W_l * A``; YOLOX: ``H_l * W_l``).
         self.level_sizes = [int(p.size(0)) for p in priors]
         self.register_buffer("priors", torch.cat(priors), persistent=False)
 
     @property
     def head(self) -> Any:
-        """The detector's :class:`RetinaEmbedHead`."""
+        """The detector's embedding head."""
         return self.detector.bbox_head
+
+    def metadata(self) -> dict[str, Any]:
+        """What the runner needs besides the graph: shape, levels, classes and ``test_cfg``."""
+        head = self.head
+        return dict(
+            format=self.format,
+            output_names=list(self.output_names),
+            input_shape=list(self.input_shape),
+            input=self.input_note,
+            level_sizes=self.level_sizes,
+            num_classes=int(head.cls_out_channels),
+            embed_dim=int(head.embed_dim),
+            test_cfg=_plain(head.test_cfg),
+        )
+
+
+class OnnxDetectorGraph(_TDTDetectorGraph):
+    """The TDT detector's network and box decoding for every anchor, as exported.
+
+    Args:
+        detector: An mmdet single-stage detector whose ``bbox_head`` is a
+            :class:`RetinaEmbedHead` (in eval mode).
+        input_shape: ``(H, W)`` of the graph's input; the anchors of that size are constants.
+    """
+
+    head_type = RetinaEmbedHead
+    format = TDT_FORMAT
+    #: The graph's outputs, in :meth:`forward`'s order.
+    output_names = TDT_OUTPUT_NAMES
+    input_note = "preprocessed: BGR->RGB, (x - mean) / std, zero-padded right/bottom"
 
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Run the network on one preprocessed frame.
@@ -200,25 +244,8 @@ class OnnxDetectorGraph(nn.Module):
         embeddings = F.normalize(flat(embed_preds, head.embed_dim), dim=2)
         return boxes, scores, embeddings
 
-    #: The graph's outputs, in :meth:`forward`'s order.
-    output_names = TDT_OUTPUT_NAMES
 
-    def metadata(self) -> dict[str, Any]:
-        """What the runner needs besides the graph: shape, levels, classes and ``test_cfg``."""
-        head = self.head
-        return dict(
-            format=TDT_FORMAT,
-            output_names=list(self.output_names),
-            input_shape=list(self.input_shape),
-            input="preprocessed: BGR->RGB, (x - mean) / std, zero-padded right/bottom",
-            level_sizes=self.level_sizes,
-            num_classes=int(head.cls_out_channels),
-            embed_dim=int(head.embed_dim),
-            test_cfg=_plain(head.test_cfg),
-        )
-
-
-class YOLOXEmbedGraph(nn.Module):
+class YOLOXEmbedGraph(_TDTDetectorGraph):
     """A TDT YOLOX detector's network and YOLOX's decoding for every prior, as exported.
 
     Args:
@@ -227,34 +254,12 @@ class YOLOXEmbedGraph(nn.Module):
         input_shape: ``(H, W)`` of the graph's input; the priors of that size are constants.
     """
 
+    head_type = YOLOXEmbedHead
+    format = YOLOX_FORMAT
     #: The graph's outputs, in :meth:`forward`'s order.
     output_names = YOLOX_OUTPUT_NAMES
-
-    def __init__(self, detector: nn.Module, input_shape: tuple[int, int]) -> None:
-        super().__init__()
-        head = getattr(detector, "bbox_head", None)
-        if not isinstance(head, YOLOXEmbedHead):
-            raise TypeError(
-                f"YOLOX ONNX export needs a YOLOXEmbedHead, got {type(head).__name__} "
-                "(config model.detector.bbox_head)"
-            )
-        check_no_teacher(detector)
-        self.detector = detector
-        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
-        with torch.no_grad():
-            dummy = torch.zeros(1, 3, *self.input_shape)
-            sizes = [f.shape[-2:] for f in detector.extract_feat(dummy)]  # type: ignore[operator]
-        priors = head.prior_generator.grid_priors(
-            sizes, dtype=torch.float32, device="cpu", with_stride=True
-        )
-        #: Priors per level (``H_l * W_l``), in output order.
-        self.level_sizes = [int(p.size(0)) for p in priors]
-        self.register_buffer("priors", torch.cat(priors), persistent=False)
-
-    @property
-    def head(self) -> Any:
-        """The detector's :class:`YOLOXEmbedHead`."""
-        return self.detector.bbox_head
+    input_note = "preprocessed as the config's data preprocessor, padded right/bottom"
+    with_stride = True  # YOLOX's priors: (x, y, stride_w, stride_h)
 
     def forward(self, inputs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Run the network on one preprocessed frame.
@@ -275,20 +280,6 @@ class YOLOXEmbedGraph(nn.Module):
         max_scores, labels = flat_cls.max(dim=-1)
         embeddings = F.normalize(head._flatten_levels(embed_preds, head.embed_dim), dim=-1)
         return boxes, flat_obj * max_scores, labels, embeddings
-
-    def metadata(self) -> dict[str, Any]:
-        """What the runner needs besides the graph: shape, levels, classes and ``test_cfg``."""
-        head = self.head
-        return dict(
-            format=YOLOX_FORMAT,
-            output_names=list(self.output_names),
-            input_shape=list(self.input_shape),
-            input="preprocessed as the config's data preprocessor, padded right/bottom",
-            level_sizes=self.level_sizes,
-            num_classes=int(head.cls_out_channels),
-            embed_dim=int(head.embed_dim),
-            test_cfg=_plain(head.test_cfg),
-        )
 
 
 def _plain(value: Any) -> Any:

@@ -40,11 +40,12 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
-from mmdistillmot.deployment.onnx_export import default_input_shape, export_onnx, load_student
+from mmdistillmot.deployment.onnx_export import export_onnx, load_student
 from mmdistillmot.deployment.onnx_runner import (
     FramePreparer,
     OnnxVideoTracker,
     import_onnxruntime,
+    preprocessed_shape,
 )
 
 __all__ = ["StageRun", "TorchStudent", "format_table", "run_benchmark"]
@@ -149,13 +150,16 @@ def run_benchmark(
         checkpoint: Its checkpoint (None: random initialisation, speed only).
         frames: Decoded BGR frames of one video, in order.
         onnx_file: The student's export (None: exported here from the loaded weights to a
-            temporary file, so both engines run the same weights).
+            temporary file, so both engines run the same weights, at the input shape of the
+            first frame after the test pipeline and preprocessor: frames of that size then
+            give exactly the PyTorch numbers, without the padding of a larger default shape).
         cfg_options: Config overrides (both engines).
         threads: CPU threads of both engines (None: torch's current count).
         warmup: Untimed frames first (each run).
 
     Returns:
-        ``threads``, ``frames``, ``frame_size``, ``onnx``, ``exported_here``, ``load_average``
+        ``threads``, ``frames``, ``frame_size``, ``onnx``, ``exported_here``, ``input_shape``
+        (the graph's ``[H, W]``), ``load_average``
         (before, after), ``rows`` (:meth:`StageRun.summary` of the four runs), ``speedup``
         (``detect`` and ``detect+track``: PyTorch time / ONNX Runtime time), ``tracks_identical``
         and ``max_box_diff`` (the two trackers' rows over the timed frames).
@@ -176,7 +180,10 @@ def run_benchmark(
         exported_here = onnx_file is None
         if onnx_file is None:
             onnx_file = Path(tmp) / "student.onnx"
-            export_onnx(student.model, onnx_file, default_input_shape(student.model.cfg))
+            shape = preprocessed_shape(
+                student.model.cfg, student.model.data_preprocessor, frames[0]
+            )
+            export_onnx(student.model, onnx_file, shape)
         # idle threads sleep in both engines (OMP_WAIT_POLICY=PASSIVE for PyTorch's OpenMP)
         runtime = OnnxVideoTracker(
             config, onnx_file, cfg_options, num_threads=threads, spinning=False
@@ -239,6 +246,7 @@ def run_benchmark(
         frames=len(frames),
         warmup=min(warmup, count),
         frame_size=[width, height],
+        input_shape=list(runtime.detector.info.input_shape),
         load_average=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         rows=rows,
         speedup=speedup,
@@ -259,7 +267,8 @@ def format_table(results: dict[str, Any]) -> str:
     width, height = results["frame_size"]
     lines = [
         f"{results['frames']} frames of {width}x{height} (+{results['warmup']} warm-up), "
-        f"{results['threads']} threads for both engines, load average "
+        f"{results['threads']} threads for both engines, ONNX input "
+        f"{results['input_shape'][0]}x{results['input_shape'][1]}, load average "
         f"{results['load_average'][0]} -> {results['load_average'][1]}",
         f"{'engine':<14}{'stage':<14}{'ms/frame (median)':>19}{'ms/frame (mean)':>17}"
         f"{'FPS':>9}{'boxes/frame':>13}",

@@ -95,3 +95,23 @@ def test_tdt_with_given_export(tmp_path: Path) -> None:
     assert results["tracks_identical"] and results["max_box_diff"] < 1e-2
     table = format_table(results)
     assert table.count("\n") == len(ROWS) + 4
+
+
+def test_export_here_takes_the_frames_shape() -> None:
+    """Exported here, the graph's input is the frames' preprocessed shape, not the config's.
+
+    Frames of 120x160 through the tiny config's keep-ratio Resize to (160, 96): scale
+    min(160/160, 96/120) = 0.8, so 96x128 (already a multiple of 32); the config's default
+    export shape would be 96x160, padding every frame by 32 columns.
+    """
+    torch.manual_seed(0)
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    frames = [np.roll(base, 3 * i, axis=1) for i in range(2)]
+    results = run_benchmark(
+        TDT_CONFIG, None, frames, None, parse_options(TDT_FAST), threads=None, warmup=0
+    )
+    assert results["exported_here"] and results["input_shape"] == [96, 128]
+    assert results["frame_size"] == [160, 120]
+    assert results["tracks_identical"] and results["max_box_diff"] < 1e-2
+    assert "ONNX input 96x128" in format_table(results)

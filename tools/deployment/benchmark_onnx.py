@@ -8,7 +8,9 @@ image decoding excluded) and FPS. See ``mmdistillmot.deployment.benchmark`` for 
 each row times. The two trackers' outputs are compared too (same ids, largest box difference).
 
 Without ``--onnx`` the loaded weights are exported first to a temporary file (both engines then
-run the same weights); with it, give the checkpoint it was exported from. Without a checkpoint
+run the same weights), at the input shape of the first frame after the test pipeline and the
+preprocessor (as ``export_onnx.py --shape-from`` would), so frames of its size give exactly the
+PyTorch numbers; with ``--onnx``, give the checkpoint it was exported from. Without a checkpoint
 the student keeps its random initialisation (speed only; printed): random detectors score near
 their prior, so fix the work with e.g. ``--cfg-options model.tracker.obj_score_thr=0``.
 
@@ -53,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--onnx",
         help="the student's ONNX export (tools/deployment/export_onnx.py, from the same "
-        "checkpoint); default: export the loaded weights to a temporary file",
+        "checkpoint); default: export the loaded weights to a temporary file, at the first "
+        "frame's preprocessed shape",
     )
     parser.add_argument("--num-frames", type=int, help="use the first N frames (default all)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
